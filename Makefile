@@ -1,0 +1,65 @@
+# foodgraph: `make run` to serve it locally, `make test` to check everything.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The MySQL that `make test` runs the suite on, besides SQLite.
+MYSQL_TEST_URL ?= mysql://root@127.0.0.1:3306/foodgraph
+# Settings for the test runs (never used to serve anything).
+TEST_ENV := DJANGO_DEBUG=0 DJANGO_SECRET_KEY=test-only-insecure-secret-key-0123456789abcdef
+DEV_ENV := DJANGO_DEBUG=1
+
+.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
+
+help:
+	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
+	@echo "make test    ruff, migration check, and the test suite on SQLite and MySQL"
+	@echo "make schema  regenerate schema.graphql from the code"
+
+# The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
+# the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	if ! pkg-config --exists libmariadb mysqlclient 2>/dev/null && command -v apt-get >/dev/null \
+	   && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; fi
+	$(BIN)/pip install -q -e '.[dev,mysql]' || { \
+	  echo "mysqlclient did not build (needs libmariadb-dev and pkg-config): SQLite only"; \
+	  $(BIN)/pip install -q -e '.[dev]'; }
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(DEV_ENV) $(BIN)/python manage.py migrate
+	$(DEV_ENV) $(BIN)/python manage.py seed_demo
+	$(DEV_ENV) $(BIN)/uvicorn foodgraph.asgi:application --reload --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrations-check: install
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test-sqlite: install
+	@echo "== tests on SQLite =="
+	$(TEST_ENV) DATABASE_URL= $(BIN)/pytest
+
+test-mysql: install
+	@echo "== tests on MySQL ($(MYSQL_TEST_URL)) =="
+	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) $(BIN)/pytest
+
+test: lint migrations-check test-sqlite test-mysql
+
+schema: install
+	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
+
+seed: install
+	$(DEV_ENV) $(BIN)/python manage.py seed_demo

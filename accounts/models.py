@@ -1,0 +1,64 @@
+import enum
+import uuid
+from functools import cached_property
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(enum.Enum):
+    """A user's role. The values of the group-held roles are their Django group names."""
+
+    ADMIN = "Admin"
+    MANAGER = "Manager"
+    DELIVERY_CREW = "Delivery crew"
+    CUSTOMER = "Customer"
+
+
+# Roles held through membership of the Django group of the same name.
+GROUP_ROLES = (Role.ADMIN, Role.MANAGER, Role.DELIVERY_CREW)
+
+
+class User(AbstractUser):
+    """A person who signs in: a customer, a manager, a member of the delivery crew or an admin."""
+
+    @cached_property
+    def roles(self) -> frozenset[Role]:
+        """ADMIN for superusers and the `Admin` group; CUSTOMER when no other role applies.
+
+        Uses prefetched groups when the query prefetched them, else one query.
+        """
+        roles = {Role(group.name) for group in self.groups.all() if group.name in _GROUP_NAMES}
+        if self.is_superuser:
+            roles.add(Role.ADMIN)
+        return frozenset(roles or {Role.CUSTOMER})
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.is_active and not self.roles.isdisjoint(roles)
+
+
+_GROUP_NAMES = frozenset(role.value for role in GROUP_ROLES)
+
+
+class RefreshToken(models.Model):
+    """A long-lived, revocable refresh token, stored only as its SHA-256 hash.
+
+    Tokens rotate: each use revokes the token and issues a successor in the same family.
+    Using a rotated token again means it leaked, so the whole family is revoked.
+    """
+
+    class RevokedReason(models.TextChoices):
+        ROTATED = "rotated", "Rotated (replaced by a newer token)"
+        REVOKED = "revoked", "Revoked by its owner"
+        REUSED = "reused", "Family revoked after reuse of a rotated token"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.UUIDField(default=uuid.uuid4, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=16, choices=RevokedReason.choices, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh token {self.pk} of {self.user_id} ({self.revoked_reason or 'active'})"

@@ -1,0 +1,150 @@
+"""Account rules: registration, sign-in, token rotation and revocation, roles."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from foodgraph.errors import Unauthenticated
+
+from . import tokens
+from .models import RefreshToken, User
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    token: str
+    payload: dict[str, Any]
+    refresh_token: str
+    refresh_expires_at: datetime
+    user: User
+
+
+def register_user(
+    *, username: str, email: str, password: str, first_name: str = "", last_name: str = ""
+) -> User:
+    """Create a CUSTOMER account. Raises ValidationError naming each bad field."""
+    user = User(
+        username=username.strip(),
+        email=User.objects.normalize_email(email.strip()),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+    )
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False)
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    if "email" not in errors:
+        if not user.email:
+            errors["email"] = ["An email address is required."]
+        else:
+            try:
+                validate_email(user.email)
+            except ValidationError as e:
+                errors["email"] = e.messages
+    if user.username and User.objects.filter(username__iexact=user.username).exists():
+        errors["username"] = ["A user with that username already exists."]
+    try:
+        validate_password(password, user)
+    except ValidationError as e:
+        errors["password"] = e.messages
+    if errors:
+        raise ValidationError(errors)
+
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # a concurrent registration took the name first
+        raise ValidationError({"username": ["A user with that username already exists."]}) from None
+    return user
+
+
+def obtain_token_pair(username: str, password: str) -> TokenPair:
+    user = authenticate(username=username, password=password)
+    if user is None:  # unknown user, wrong password and inactive user look alike
+        raise Unauthenticated("Please enter valid credentials.")
+    return _issue_token_pair(user)
+
+
+def rotate_refresh_token(raw: str) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old token dies.
+
+    A token that was already rotated is being replayed (it leaked, or a client is racing
+    itself): the whole family is revoked, so the thief's copy dies with the owner's.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stored = (
+            RefreshToken.objects.select_for_update()
+            .select_related("user")
+            .filter(token_hash=tokens.hash_refresh_token(raw))
+            .first()
+        )
+        if stored is None:
+            raise Unauthenticated("Invalid refresh token.")
+        reused = stored.revoked_reason == RefreshToken.RevokedReason.ROTATED
+        if stored.revoked_at is None and stored.expires_at > now and stored.user.is_active:
+            stored.revoked_at, stored.revoked_reason = now, RefreshToken.RevokedReason.ROTATED
+            stored.save(update_fields=["revoked_at", "revoked_reason"])
+            return _issue_token_pair(stored.user, family=stored.family)
+        if reused:
+            RefreshToken.objects.filter(family=stored.family, revoked_at__isnull=True).update(
+                revoked_at=now, revoked_reason=RefreshToken.RevokedReason.REUSED
+            )
+    if reused:
+        raise Unauthenticated("Refresh token was already used; this sign-in has been revoked.")
+    if stored.revoked_at is not None:
+        raise Unauthenticated("Refresh token has been revoked.")
+    if stored.expires_at <= now:
+        raise Unauthenticated("Refresh token has expired.")
+    raise Unauthenticated("User is inactive.")
+
+
+def revoke_refresh_token(raw: str) -> None:
+    """Revoke a refresh token (sign out). Revoking a revoked token is harmless."""
+    stored = RefreshToken.objects.filter(token_hash=tokens.hash_refresh_token(raw)).first()
+    if stored is None:
+        raise Unauthenticated("Invalid refresh token.")
+    RefreshToken.objects.filter(pk=stored.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=RefreshToken.RevokedReason.REVOKED
+    )
+
+
+def user_for_access_token(token: str) -> User:
+    """The active user an access token names. Raises Unauthenticated otherwise."""
+    return _active_user(tokens.decode_access_token(token))
+
+
+def verify_access_token(token: str) -> dict[str, Any]:
+    """The payload of a valid token whose user still exists and is active."""
+    payload = tokens.decode_access_token(token)
+    _active_user(payload)
+    return payload
+
+
+def _active_user(payload: dict[str, Any]) -> User:
+    user = User.objects.filter(pk=payload["sub"], is_active=True).first()
+    if user is None:
+        raise Unauthenticated("User not found or inactive.")
+    return user
+
+
+def _issue_token_pair(user: User, family: Any = None) -> TokenPair:
+    access, payload = tokens.create_access_token(user)
+    raw = tokens.new_refresh_token()
+    expires_at = tokens.refresh_expiry(timezone.now())
+    stored = RefreshToken(
+        user=user, token_hash=tokens.hash_refresh_token(raw), expires_at=expires_at
+    )
+    if family is not None:
+        stored.family = family
+    stored.save()
+    return TokenPair(access, payload, raw, expires_at, user)

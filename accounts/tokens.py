@@ -1,0 +1,63 @@
+"""JWT access tokens and opaque refresh tokens, after django-graphql-jwt's conventions.
+
+Access tokens are short-lived HS256 JWTs checked without a database lookup of the token;
+refresh tokens are random strings stored hashed (`RefreshToken`) so they can be revoked.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.utils import timezone
+
+from foodgraph.errors import Unauthenticated
+
+from .models import User
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Unauthenticated):
+    """The token is malformed, tampered with, expired or of the wrong kind."""
+
+
+def create_access_token(user: User) -> tuple[str, dict[str, Any]]:
+    now = timezone.now()
+    payload = {
+        "sub": str(user.pk),
+        "username": user.get_username(),
+        "iat": int(now.timestamp()),
+        "exp": int((now + settings.JWT_ACCESS_TOKEN_LIFETIME).timestamp()),
+        "origIat": int(now.timestamp()),
+    }
+    return jwt.encode(payload, settings.JWT_SIGNING_KEY, algorithm=ALGORITHM), payload
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    """The verified payload. Only HS256 is accepted, so `alg: none` and key confusion fail."""
+    try:
+        return jwt.decode(
+            token,
+            settings.JWT_SIGNING_KEY,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("Token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("Token is invalid.") from None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def refresh_expiry(now: datetime) -> datetime:
+    return now + settings.JWT_REFRESH_TOKEN_LIFETIME

@@ -1,0 +1,76 @@
+from datetime import UTC
+
+import strawberry
+import strawberry_django
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from . import services
+from .models import Role, User
+
+strawberry.enum(Role, description="What a user may do; a user may hold several roles.")
+
+
+@strawberry_django.type(User, name="User")
+class UserType(relay.Node):
+    username: strawberry.auto
+    first_name: strawberry.auto
+    last_name: strawberry.auto
+
+    @strawberry_django.field(only=["email"], description="Visible to the user, MANAGER and ADMIN.")
+    def email(self, root: User, info: Info) -> str | None:
+        viewer = info.context.request.user
+        if viewer.is_authenticated and (
+            viewer.pk == root.pk or viewer.has_role(Role.MANAGER, Role.ADMIN)
+        ):
+            return root.email
+        return None
+
+    @strawberry_django.field(
+        only=["is_superuser"],
+        prefetch_related=["groups"],
+        description="CUSTOMER when the user holds no other role.",
+    )
+    def roles(self, root: User) -> list[Role]:
+        return [role for role in Role if role in root.roles]
+
+
+@strawberry.input
+class RegisterInput:
+    username: str
+    email: str
+    password: str
+    first_name: str = ""
+    last_name: str = ""
+
+
+@strawberry.type
+class TokenPayload:
+    token: str
+    refresh_token: str
+    refresh_expires_in: int = strawberry.field(
+        description="When the refresh token expires, as a Unix timestamp (seconds)."
+    )
+    payload: JSON
+    user: UserType
+
+    @classmethod
+    def from_pair(cls, pair: services.TokenPair) -> "TokenPayload":
+        return cls(
+            token=pair.token,
+            refresh_token=pair.refresh_token,
+            refresh_expires_in=int(pair.refresh_expires_at.astimezone(UTC).timestamp()),
+            payload=pair.payload,
+            user=pair.user,  # type: ignore[arg-type]  # resolved by UserType's fields
+        )
+
+
+@strawberry.type
+class VerifyPayload:
+    payload: JSON
+
+
+@strawberry.type
+class RevokePayload:
+    revoked: bool

@@ -1,0 +1,184 @@
+"""Test plumbing shared by every app: an HTTP GraphQL client on the real ASGI app, and users.
+
+The suite runs on SQLite by default and on MySQL when DATABASE_URL names one
+(`make test` does both). FOODGRAPH_TEST_MYSQL=required turns an unreachable MySQL into a
+failure instead of a skip.
+"""
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import Group
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
+
+from accounts.models import Role, User
+from accounts.tokens import create_access_token
+
+PASSWORD = "Str0ng-enough-passw0rd"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.mysql":
+        return
+    import MySQLdb
+
+    db = settings.DATABASES["default"]
+    try:
+        MySQLdb.connect(
+            host=db["HOST"] or "127.0.0.1",
+            port=int(db["PORT"] or 3306),
+            user=db["USER"],
+            password=db["PASSWORD"],
+        ).close()
+    except MySQLdb.Error as error:
+        message = f"MySQL at {db['HOST']}:{db['PORT']} is unreachable: {error}"
+        if os.environ.get("FOODGRAPH_TEST_MYSQL") == "required":
+            pytest.exit(f"{message} (FOODGRAPH_TEST_MYSQL=required)", returncode=1)
+        pytest.exit(f"{message}; skipping the MySQL run", returncode=0)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    db = connection.settings_dict
+    return f"database: {connection.vendor} ({db['HOST'] or db['NAME']})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor == "mysql":
+        return
+    skip = pytest.mark.skip(reason="needs MySQL (row locks and real concurrency)")
+    for item in items:
+        if "mysql_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: Any) -> None:
+    # Fast hashing: tests create many users; production keeps Django's default hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_connection() -> Iterator[None]:
+    """Requests must not close the connection that holds the test's transaction.
+
+    Django's own test client does the same: it disconnects close_old_connections.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+class GraphQLClient:
+    """Sends GraphQL over HTTP to foodgraph's ASGI application."""
+
+    def __init__(self) -> None:
+        from foodgraph.asgi import application
+
+        self.transport = httpx.ASGITransport(app=application)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=self.transport, base_url="http://testserver"
+            ) as client:
+                return await client.request(method, url, **kwargs)
+
+        return async_to_sync(send)()
+
+    def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        user: User | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        headers = dict(headers or {})
+        if user is not None:
+            headers["Authorization"] = f"JWT {create_access_token(user)[0]}"
+        body = {"query": query, "variables": variables or {}}
+        return self.request(
+            "POST",
+            "/graphql",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/json", **headers},
+        )
+
+    def execute(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The response body of a 200 answer, errors included."""
+        response = self.post(query, variables, **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """The `data` of an answer that must have no errors."""
+        body = self.execute(query, variables, **kwargs)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture
+def gql() -> GraphQLClient:
+    return GraphQLClient()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    """make_user(username, *roles): an active user holding the given roles."""
+
+    def make(username: str, *roles: Role, **fields: Any) -> User:
+        user = User.objects.create_user(
+            username=username, email=f"{username}@example.com", password=PASSWORD, **fields
+        )
+        for role in roles:
+            if role is not Role.CUSTOMER:
+                user.groups.add(Group.objects.get(name=role.value))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def customer(make_user: Callable[..., User]) -> User:
+    return make_user("carol")
+
+
+@pytest.fixture
+def other_customer(make_user: Callable[..., User]) -> User:
+    return make_user("oscar")
+
+
+@pytest.fixture
+def manager(make_user: Callable[..., User]) -> User:
+    return make_user("maria", Role.MANAGER)
+
+
+@pytest.fixture
+def crew(make_user: Callable[..., User]) -> User:
+    return make_user("dave", Role.DELIVERY_CREW)
+
+
+@pytest.fixture
+def other_crew(make_user: Callable[..., User]) -> User:
+    return make_user("dora", Role.DELIVERY_CREW)
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., User]) -> User:
+    return make_user("ada", Role.ADMIN)

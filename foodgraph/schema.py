@@ -1,0 +1,36 @@
+"""The one GraphQL schema: it only joins the apps' Query and Mutation parts."""
+
+from django.conf import settings
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.extensions import MaskErrors
+from strawberry.tools import merge_types
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+import accounts.schema
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Errors raised on purpose are GraphQLErrors; anything else is a fault to hide."""
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
+Query = merge_types("Query", (accounts.schema.Query,))
+Mutation = merge_types("Mutation", (accounts.schema.Mutation,))
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        DjangoOptimizerExtension,
+        *(
+            []
+            if settings.DEBUG
+            else [
+                lambda: MaskErrors(
+                    should_mask_error=is_unexpected, error_message="Internal server error."
+                )
+            ]
+        ),
+    ],
+)
