@@ -50,6 +50,9 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+# Origins (scheme://host) whose POSTs the admin accepts, e.g. https://foodgraph.example.com
+# when TLS ends at the Ingress and the forwarded scheme is not trusted.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -132,7 +135,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# The image bakes collectstatic output into /app/staticfiles; the deploy rehearsal collects
+# into a temporary directory instead.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
