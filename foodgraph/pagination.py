@@ -35,7 +35,10 @@ class CappedListConnection(DjangoListConnection[relay.NodeType]):
         try:
             SliceMetadata.from_arguments(info, before=before, after=after, first=first, last=last)
         except (ValueError, TypeError) as error:
-            raise BadUserInput(str(error)) from None
+            message = str(error)
+            if not message.startswith("Argument "):  # a cursor that is not even base64 "x:n"
+                message = "Argument 'after' or 'before' is not a cursor of this connection."
+            raise BadUserInput(message) from None
         return super().resolve_connection(
             nodes, info=info, before=before, after=after, first=first, last=last, **kwargs
         )
