@@ -13,12 +13,19 @@ MYSQL_TEST_URL ?= mysql://root@127.0.0.1:3306/foodgraph
 # Settings for the test runs (never used to serve anything).
 TEST_ENV := DJANGO_DEBUG=0 DJANGO_SECRET_KEY=test-only-insecure-secret-key-0123456789abcdef
 DEV_ENV := DJANGO_DEBUG=1
+# Kubernetes versions the manifests are validated against: the oldest the deployment supports
+# and the newest that kubernetes-validate knows.
+K8S_VERSIONS ?= 1.34.0 1.37.0
+# Every manifest, the Secret examples too (kustomization.yaml is kustomize's, no API object).
+K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
+.PHONY: deploy-check k8s-validate hadolint
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
-	@echo "make test    ruff, migration check, and the test suite on SQLite and MySQL"
+	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
+	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
 
 # The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
@@ -56,7 +63,16 @@ test-mysql: install
 	@echo "== tests on MySQL ($(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) $(BIN)/pytest
 
-test: lint migrations-check test-sqlite test-mysql
+k8s-validate: install
+	for version in $(K8S_VERSIONS); do \
+	  $(BIN)/kubernetes-validate --strict --quiet -k $$version $(K8S_MANIFESTS); done
+
+hadolint: install
+	$(BIN)/hadolint Dockerfile
+
+deploy-check: k8s-validate hadolint
+
+test: lint migrations-check deploy-check test-sqlite test-mysql
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
