@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
+from strawberry import relay
 
 from accounts.models import Role, User
 from accounts.tokens import create_access_token
@@ -82,6 +83,11 @@ def _keep_test_connection() -> Iterator[None]:
     request_finished.connect(close_old_connections)
 
 
+def gid(type_name: str, pk: Any) -> str:
+    """The opaque global ID the API gives the object of `type_name` with this key."""
+    return relay.to_base64(type_name, pk)
+
+
 class GraphQLClient:
     """Sends GraphQL over HTTP to foodgraph's ASGI application."""
 
@@ -143,9 +149,8 @@ def make_user(db: None) -> Callable[..., User]:
     """make_user(username, *roles): an active user holding the given roles."""
 
     def make(username: str, *roles: Role, **fields: Any) -> User:
-        user = User.objects.create_user(
-            username=username, email=f"{username}@example.com", password=PASSWORD, **fields
-        )
+        fields.setdefault("email", f"{username}@example.com")
+        user = User.objects.create_user(username=username, password=PASSWORD, **fields)
         for role in roles:
             if role is not Role.CUSTOMER:
                 user.groups.add(Group.objects.get(name=role.value))

@@ -22,6 +22,9 @@ GROUP_ROLES = (Role.ADMIN, Role.MANAGER, Role.DELIVERY_CREW)
 class User(AbstractUser):
     """A person who signs in: a customer, a manager, a member of the delivery crew or an admin."""
 
+    class Meta(AbstractUser.Meta):
+        ordering = ("username",)
+
     @cached_property
     def roles(self) -> frozenset[Role]:
         """ADMIN for superusers and the `Admin` group; CUSTOMER when no other role applies.

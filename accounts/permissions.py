@@ -17,7 +17,7 @@ from strawberry_django.resolvers import django_resolver
 
 from foodgraph.errors import Forbidden, Unauthenticated
 
-from .models import Role
+from .models import Role, User
 
 
 class _NotSignedIn(DjangoNoPermission):
@@ -79,3 +79,8 @@ class IsDeliveryCrew(HasRole):
 
 class IsAdmin(HasRole):
     roles = frozenset({Role.ADMIN})
+
+
+def current_user(info: Info) -> User:
+    """The caller, as authenticated by the GraphQL view (possibly anonymous)."""
+    return info.context.request.user

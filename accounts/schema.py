@@ -1,13 +1,30 @@
 import strawberry
 import strawberry_django
+from strawberry import relay
 from strawberry.types import Info
 
+from foodgraph.ids import pk_from_global_id
+from foodgraph.pagination import CappedListConnection
+
 from . import services
-from .types import RegisterInput, RevokePayload, TokenPayload, UserType, VerifyPayload
+from .models import Role
+from .permissions import IsManager, current_user
+from .types import (
+    RegisterInput,
+    RevokePayload,
+    TokenPayload,
+    UserFilter,
+    UserType,
+    VerifyPayload,
+)
 
 
 @strawberry.type
 class Query:
+    users: CappedListConnection[UserType] = strawberry_django.connection(
+        filters=UserFilter, extensions=[IsManager()], description="MANAGER, ADMIN."
+    )
+
     @strawberry_django.field(description="The signed-in user; null when anonymous.")
     def me(self, info: Info) -> UserType | None:
         user = info.context.request.user
@@ -45,3 +62,21 @@ class Mutation:
     def revoke_token(self, refresh_token: str) -> RevokePayload | None:
         services.revoke_refresh_token(refresh_token)
         return RevokePayload(revoked=True)
+
+    @strawberry_django.mutation(extensions=[IsManager()], description="MANAGER, ADMIN.")
+    def set_manager(self, info: Info, user_id: relay.GlobalID) -> UserType:
+        return services.grant_role(current_user(info), _user_pk(user_id), Role.MANAGER)
+
+    @strawberry_django.mutation(extensions=[IsManager()], description="MANAGER, ADMIN.")
+    def set_delivery_crew(self, info: Info, user_id: relay.GlobalID) -> UserType:
+        return services.grant_role(current_user(info), _user_pk(user_id), Role.DELIVERY_CREW)
+
+    @strawberry_django.mutation(
+        extensions=[IsManager()], description="MANAGER, ADMIN. ADMIN cannot be removed here."
+    )
+    def remove_role(self, info: Info, user_id: relay.GlobalID, role: Role) -> UserType:
+        return services.remove_role(current_user(info), _user_pk(user_id), role)
+
+
+def _user_pk(user_id: relay.GlobalID) -> int:
+    return pk_from_global_id(user_id, "User", field="userId")

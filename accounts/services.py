@@ -5,16 +5,21 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from foodgraph.errors import Unauthenticated
+from foodgraph.ids import not_found
 
 from . import tokens
-from .models import RefreshToken, User
+from .models import RefreshToken, Role, User
+
+# Roles the API may grant and remove. ADMIN is managed only by superusers, in Django admin.
+API_MANAGED_ROLES = (Role.MANAGER, Role.DELIVERY_CREW)
 
 
 @dataclass(frozen=True)
@@ -148,3 +153,33 @@ def _issue_token_pair(user: User, family: Any = None) -> TokenPair:
         stored.family = family
     stored.save()
     return TokenPair(access, payload, raw, expires_at, user)
+
+
+def require_role(actor: User, *roles: Role) -> None:
+    if not actor.is_authenticated or not actor.has_role(*roles):
+        raise PermissionDenied("You do not have permission to perform this action.")
+
+
+def grant_role(actor: User, user_id: int, role: Role) -> User:
+    """MANAGER, ADMIN: add MANAGER or DELIVERY_CREW to a user. Granting it twice is harmless."""
+    user = _role_change(actor, user_id, role)
+    user.groups.add(Group.objects.get(name=role.value))
+    return User.objects.get(pk=user.pk)  # fresh, with its new roles
+
+
+def remove_role(actor: User, user_id: int, role: Role) -> User:
+    """MANAGER, ADMIN: take MANAGER or DELIVERY_CREW from a user. Removing it twice is harmless."""
+    user = _role_change(actor, user_id, role)
+    user.groups.remove(Group.objects.get(name=role.value))
+    return User.objects.get(pk=user.pk)
+
+
+def _role_change(actor: User, user_id: int, role: Role) -> User:
+    require_role(actor, Role.MANAGER, Role.ADMIN)
+    if role not in API_MANAGED_ROLES:
+        allowed = " and ".join(r.name for r in API_MANAGED_ROLES)
+        raise ValidationError({"role": f"Only {allowed} can be changed through the API."})
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise not_found("User", field="userId")
+    return user

@@ -2,12 +2,15 @@ from datetime import UTC
 
 import strawberry
 import strawberry_django
+from django.db.models import Q
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from . import services
-from .models import Role, User
+from .models import GROUP_ROLES, Role, User
+
+GROUP_NAMES = [role.value for role in GROUP_ROLES]
 
 strawberry.enum(Role, description="What a user may do; a user may hold several roles.")
 
@@ -74,3 +77,26 @@ class VerifyPayload:
 @strawberry.type
 class RevokePayload:
     revoked: bool
+
+
+@strawberry_django.filter_type(User, name="UserFilter")
+class UserFilter:
+    @strawberry_django.filter_field
+    def role(self, value: Role, prefix: str) -> Q:
+        in_group = User.groups.through.objects.filter(group__name__in=GROUP_NAMES)
+        if value is Role.CUSTOMER:
+            return ~Q(**{f"{prefix}is_superuser": True}) & ~Q(
+                **{f"{prefix}pk__in": in_group.values("user_id")}
+            )
+        members = in_group.filter(group__name=value.value).values("user_id")
+        q = Q(**{f"{prefix}pk__in": members})
+        if value is Role.ADMIN:
+            q |= Q(**{f"{prefix}is_superuser": True})
+        return q
+
+    @strawberry_django.filter_field
+    def search(self, value: str, prefix: str) -> Q:
+        """Username or email contains the text (case-insensitive)."""
+        return Q(**{f"{prefix}username__icontains": value}) | Q(
+            **{f"{prefix}email__icontains": value}
+        )

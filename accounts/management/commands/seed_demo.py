@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import Role, User
+from menu.demo import load_demo_menu
 
 # username, password, role; is_staff lets the admin and the manager use /admin/.
 DEMO_USERS = (
@@ -42,3 +43,5 @@ class Command(BaseCommand):
             if role is not Role.CUSTOMER:
                 user.groups.add(Group.objects.get(name=role.value))
             self.stdout.write(f"{role.name:<14} {username:<10} password: {password}")
+        categories, items = load_demo_menu()
+        self.stdout.write(f"menu: {categories} categories, {items} items")

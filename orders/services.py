@@ -1,0 +1,257 @@
+"""Cart and order rules. The one place that decides what a cart or an order may become.
+
+Resolvers and the admin call these functions; each write is one transaction.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from accounts.models import Role, User
+from accounts.services import require_role
+from foodgraph.ids import not_found
+from menu.models import MenuItem
+
+from .models import CartItem, Order, OrderItem
+
+MAX_LINE_QUANTITY = 99
+CENT = Decimal("0.01")
+
+Status = Order.Status
+
+# The order state machine: status -> statuses it may move to.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.ASSIGNED, Status.CANCELLED}),
+    Status.ASSIGNED: frozenset({Status.ASSIGNED, Status.DELIVERED, Status.CANCELLED}),
+    Status.DELIVERED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+# Cart
+
+
+@dataclass(frozen=True)
+class Cart:
+    items: list[CartItem]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.menu_item.price * line.quantity for line in self.items), Decimal("0.00"))
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.items)
+
+
+def cart_of(user: User) -> Cart:
+    """The user's cart with each line's menu item and category, in one query."""
+    return Cart(list(CartItem.objects.filter(user=user).select_related("menu_item__category")))
+
+
+def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
+    """Add a line, or increase its quantity. The increment is done by the database."""
+    _check_quantity(quantity, allowed_min=1)
+    item = MenuItem.objects.filter(pk=menu_item_id).first()
+    if item is None:
+        raise not_found("MenuItem", field="menuItemId")
+    if not item.available:
+        raise ValidationError({"menuItemId": f"{item.title} is not available right now."})
+    with transaction.atomic():
+        if not _increment_line(user, item, quantity):
+            try:
+                with transaction.atomic():
+                    CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
+            except IntegrityError:  # a concurrent request created the line first
+                if not _increment_line(user, item, quantity):
+                    raise _too_many(item) from None
+    return cart_of(user)
+
+
+def _increment_line(user: User, item: MenuItem, quantity: int) -> bool:
+    """True when the line existed and had room; raises when it exists but would overflow."""
+    lines = CartItem.objects.filter(user=user, menu_item=item)
+    if lines.filter(quantity__lte=MAX_LINE_QUANTITY - quantity).update(
+        quantity=F("quantity") + quantity
+    ):
+        return True
+    if lines.exists():
+        raise _too_many(item)
+    return False
+
+
+def _too_many(item: MenuItem) -> ValidationError:
+    return ValidationError(
+        {"quantity": f"A cart holds at most {MAX_LINE_QUANTITY} of {item.title}."}
+    )
+
+
+def update_cart_item(user: User, cart_item_id: int, quantity: int) -> Cart:
+    """Set a line's quantity; 0 removes the line."""
+    _check_quantity(quantity, allowed_min=0)
+    with transaction.atomic():
+        line = _own_line(user, cart_item_id)
+        if quantity == 0:
+            line.delete()
+        else:
+            CartItem.objects.filter(pk=line.pk).update(quantity=quantity)
+    return cart_of(user)
+
+
+def remove_from_cart(user: User, cart_item_id: int) -> Cart:
+    _own_line(user, cart_item_id).delete()
+    return cart_of(user)
+
+
+def clear_cart(user: User) -> Cart:
+    CartItem.objects.filter(user=user).delete()
+    return Cart([])
+
+
+def _own_line(user: User, cart_item_id: int) -> CartItem:
+    line = CartItem.objects.filter(pk=cart_item_id, user=user).first()
+    if line is None:  # someone else's line is as absent as a missing one
+        raise not_found("CartItem", field="itemId")
+    return line
+
+
+def _check_quantity(quantity: int, *, allowed_min: int) -> None:
+    if not allowed_min <= quantity <= MAX_LINE_QUANTITY:
+        raise ValidationError(
+            {"quantity": f"Quantity must be between {allowed_min} and {MAX_LINE_QUANTITY}."}
+        )
+
+
+# Orders
+
+
+def visible_orders(user: User, orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
+    """CUSTOMER: their own; DELIVERY_CREW: those assigned to them; MANAGER, ADMIN: all."""
+    orders = Order.objects.all() if orders is None else orders
+    if not user.is_authenticated or not user.is_active:
+        return orders.none()
+    if user.has_role(Role.MANAGER, Role.ADMIN):
+        return orders
+    if user.has_role(Role.DELIVERY_CREW):
+        return orders.filter(delivery_crew=user)
+    return orders.filter(customer=user)
+
+
+def create_order_from_cart(user: User) -> Order:
+    """Turn the user's cart into an order: snapshot prices, total, empty the cart.
+
+    The cart lines are locked, so concurrent calls for one cart create exactly one order;
+    the losers find the cart empty.
+    """
+    with transaction.atomic():
+        lines = list(
+            CartItem.objects.select_for_update()
+            .filter(user=user)
+            .select_related("menu_item")
+            .order_by("id")
+        )
+        if not lines:
+            raise ValidationError("Your cart is empty.", code="empty_cart")
+        unavailable = [line.menu_item.title for line in lines if not line.menu_item.available]
+        if unavailable:
+            raise ValidationError(
+                f"No longer available: {', '.join(unavailable)}. Remove them from your cart.",
+                code="unavailable",
+            )
+        order = Order.objects.create(
+            customer=user,
+            total=sum(
+                (line.menu_item.price * line.quantity for line in lines), Decimal("0.00")
+            ).quantize(CENT),
+        )
+        OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                menu_item=line.menu_item,
+                title=line.menu_item.title,
+                unit_price=line.menu_item.price,
+                quantity=line.quantity,
+            )
+            for line in lines
+        )
+        CartItem.objects.filter(pk__in=[line.pk for line in lines]).delete()
+    return order
+
+
+def assign_order(actor: User, order_id: int, crew_id: int) -> Order:
+    """MANAGER, ADMIN: give a PENDING or ASSIGNED order to a member of the delivery crew."""
+    require_role(actor, Role.MANAGER, Role.ADMIN)
+    crew = User.objects.filter(pk=crew_id, is_active=True).first()
+    if crew is None:
+        raise not_found("User", field="deliveryCrewId")
+    if not crew.has_role(Role.DELIVERY_CREW):
+        raise ValidationError({"deliveryCrewId": f"{crew.username} is not in the delivery crew."})
+    with transaction.atomic():
+        order = _locked_order(actor, order_id)
+        _move(order, Status.ASSIGNED, delivery_crew=crew)
+    return order
+
+
+def mark_delivered(actor: User, order_id: int) -> Order:
+    """The crew member the order is assigned to: ASSIGNED -> DELIVERED."""
+    with transaction.atomic():
+        order = _locked_order(actor, order_id)
+        if order.delivery_crew_id != actor.pk:
+            raise PermissionDenied("Only the assigned delivery crew member can deliver it.")
+        _move(order, Status.DELIVERED, delivered_at=timezone.now())
+    return order
+
+
+def cancel_order(actor: User, order_id: int) -> Order:
+    """Its customer while PENDING; MANAGER or ADMIN while not DELIVERED."""
+    with transaction.atomic():
+        order = _locked_order(actor, order_id)
+        if actor.has_role(Role.MANAGER, Role.ADMIN):
+            pass
+        elif order.customer_id == actor.pk:
+            if order.status != Status.PENDING:
+                raise ValidationError(
+                    "You can only cancel an order while it is pending.", code="not_pending"
+                )
+        else:
+            raise PermissionDenied("You cannot cancel this order.")
+        _move(order, Status.CANCELLED)
+    return order
+
+
+def delete_order(actor: User, order_id: int) -> Order:
+    """MANAGER, ADMIN. Returns the deleted order with its items, as it was."""
+    require_role(actor, Role.MANAGER, Role.ADMIN)
+    with transaction.atomic():
+        order = _locked_order(actor, order_id)
+        items = list(order.items.all())
+        deleted_pk = order.pk
+        order.delete()
+    order.pk = deleted_pk
+    order._prefetched_objects_cache = {"items": items}  # answer from memory, not the DB
+    return order
+
+
+def _locked_order(actor: User, order_id: int) -> Order:
+    order = visible_orders(actor).select_for_update().filter(pk=order_id).first()
+    if order is None:  # absent, or not the actor's to see: the same answer
+        raise not_found("Order", field="orderId")
+    return order
+
+
+def _move(order: Order, status: str, **changes: object) -> None:
+    """The only way an order's status changes."""
+    if status not in TRANSITIONS[order.status]:
+        raise ValidationError(
+            f"A {order.get_status_display().lower()} order cannot become "
+            f"{Status(status).label.lower()}.",
+            code="invalid_transition",
+        )
+    order.status = status
+    for name, value in changes.items():
+        setattr(order, name, value)
+    order.save(update_fields=["status", *changes])

@@ -1,0 +1,48 @@
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import User
+from menu.models import Category, MenuItem
+from orders.models import CartItem, Order, OrderItem
+
+
+@pytest.fixture
+def category(db: None) -> Category:
+    return Category.objects.create(slug="mains", title="Mains")
+
+
+@pytest.fixture
+def pizza(category: Category) -> MenuItem:
+    return MenuItem.objects.create(title="Pizza", price=Decimal("12.50"), category=category)
+
+
+@pytest.fixture
+def soup(category: Category) -> MenuItem:
+    return MenuItem.objects.create(title="Soup", price=Decimal("4.20"), category=category)
+
+
+def fill_cart(user: User, *lines: tuple[MenuItem, int]) -> None:
+    for item, quantity in lines:
+        CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
+
+
+def place_order(customer: User, *lines: tuple[MenuItem, int], **fields: object) -> Order:
+    order = Order.objects.create(
+        customer=customer, total=sum(item.price * qty for item, qty in lines), **fields
+    )
+    OrderItem.objects.bulk_create(
+        OrderItem(order=order, menu_item=item, title=item.title, unit_price=item.price, quantity=q)
+        for item, q in lines
+    )
+    return order
+
+
+@pytest.fixture
+def pending_order(customer: User, pizza: MenuItem, soup: MenuItem) -> Order:
+    return place_order(customer, (pizza, 2), (soup, 1))
+
+
+@pytest.fixture
+def assigned_order(customer: User, crew: User, pizza: MenuItem) -> Order:
+    return place_order(customer, (pizza, 1), status=Order.Status.ASSIGNED, delivery_crew=crew)

@@ -1,0 +1,217 @@
+"""The cart over HTTP: cart, addToCart, updateCartItem, removeFromCart, clearCart."""
+
+import pytest
+
+from conftest import gid
+from orders.models import CartItem
+
+from .conftest import fill_cart
+
+pytestmark = pytest.mark.django_db
+
+CART_FIELDS = """
+  items { id quantity unitPrice lineTotal menuItem { title category { title } } }
+  total itemCount
+"""
+CART = f"{{ cart {{ {CART_FIELDS} }} }}"
+ADD = f"""
+mutation($id: ID!, $quantity: Int! = 1) {{
+  addToCart(menuItemId: $id, quantity: $quantity) {{
+    __typename
+    ... on Cart {{ {CART_FIELDS} }}
+    ... on OperationInfo {{ messages {{ kind field message }} }}
+  }}
+}}"""
+UPDATE = f"""
+mutation($id: ID!, $quantity: Int!) {{
+  updateCartItem(itemId: $id, quantity: $quantity) {{
+    __typename
+    ... on Cart {{ {CART_FIELDS} }}
+    ... on OperationInfo {{ messages {{ kind field message }} }}
+  }}
+}}"""
+REMOVE = f"""
+mutation($id: ID!) {{
+  removeFromCart(itemId: $id) {{
+    __typename
+    ... on Cart {{ {CART_FIELDS} }}
+    ... on OperationInfo {{ messages {{ kind field message }} }}
+  }}
+}}"""
+CLEAR = f"mutation {{ clearCart {{ {CART_FIELDS} }} }}"
+
+
+def lines(user) -> list[tuple[str, int]]:
+    return [(line.menu_item.title, line.quantity) for line in CartItem.objects.filter(user=user)]
+
+
+def messages(result: dict) -> list[tuple[str, str | None]]:
+    assert result["__typename"] == "OperationInfo", result
+    return [(m["kind"], m["field"]) for m in result["messages"]]
+
+
+class TestCart:
+    def test_empty_cart(self, gql, customer):
+        assert gql.data(CART, user=customer)["cart"] == {
+            "items": [],
+            "total": "0.00",
+            "itemCount": 0,
+        }
+
+    def test_lines_prices_and_totals(self, gql, customer, pizza, soup):
+        fill_cart(customer, (pizza, 2), (soup, 3))
+        cart = gql.data(CART, user=customer)["cart"]
+        assert [
+            (i["menuItem"]["title"], i["quantity"], i["unitPrice"], i["lineTotal"])
+            for i in cart["items"]
+        ] == [("Pizza", 2, "12.50", "25.00"), ("Soup", 3, "4.20", "12.60")]
+        assert cart["items"][0]["menuItem"]["category"] == {"title": "Mains"}
+        assert (cart["total"], cart["itemCount"]) == ("37.60", 5)
+
+    def test_anonymous_has_no_cart(self, gql):
+        body = gql.execute(CART)
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    def test_sees_only_own_lines(self, gql, customer, other_customer, pizza, soup):
+        fill_cart(customer, (pizza, 1))
+        fill_cart(other_customer, (soup, 1))
+        items = gql.data(CART, user=customer)["cart"]["items"]
+        assert [i["menuItem"]["title"] for i in items] == ["Pizza"]
+
+    @pytest.mark.parametrize("size", [3, 30])
+    def test_query_count_is_constant(
+        self, gql, customer, category, size, django_assert_max_num_queries
+    ):
+        from decimal import Decimal
+
+        from menu.models import MenuItem
+
+        items = MenuItem.objects.bulk_create(
+            MenuItem(title=f"Dish {i}", price=Decimal("1.00"), category=category)
+            for i in range(size)
+        )
+        fill_cart(customer, *((item, 1) for item in items))
+        with django_assert_max_num_queries(3):
+            cart = gql.data(
+                "{ cart { items { menuItem { title category { title } } } total } }", user=customer
+            )["cart"]
+        assert len(cart["items"]) == size
+
+
+class TestAddToCart:
+    def test_adds_a_line_then_increments_it(self, gql, customer, pizza):
+        cart = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)}, user=customer)["addToCart"]
+        assert [(i["menuItem"]["title"], i["quantity"]) for i in cart["items"]] == [("Pizza", 1)]
+        cart = gql.data(ADD, {"id": gid("MenuItem", pizza.pk), "quantity": 4}, user=customer)
+        assert cart["addToCart"]["itemCount"] == 5
+        assert lines(customer) == [("Pizza", 5)]
+
+    @pytest.mark.parametrize("quantity", [0, -1, 100])
+    def test_quantity_out_of_range_is_refused(self, gql, customer, pizza, quantity):
+        result = gql.data(
+            ADD, {"id": gid("MenuItem", pizza.pk), "quantity": quantity}, user=customer
+        )["addToCart"]
+        assert messages(result) == [("VALIDATION", "quantity")]
+        assert lines(customer) == []
+
+    def test_line_cannot_grow_past_99(self, gql, customer, pizza):
+        fill_cart(customer, (pizza, 98))
+        result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk), "quantity": 2}, user=customer)[
+            "addToCart"
+        ]
+        assert messages(result) == [("VALIDATION", "quantity")]
+        assert lines(customer) == [("Pizza", 98)]
+
+    def test_unavailable_item_is_refused(self, gql, customer, pizza):
+        pizza.available = False
+        pizza.save()
+        result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)}, user=customer)["addToCart"]
+        assert messages(result) == [("VALIDATION", "menuItemId")]
+        assert "not available" in result["messages"][0]["message"]
+        assert lines(customer) == []
+
+    @pytest.mark.parametrize("item_id", [gid("MenuItem", 999999), gid("Category", 1), "bad"])
+    def test_unknown_item_is_not_found(self, gql, customer, category, item_id):
+        body = gql.execute(ADD, {"id": item_id}, user=customer)
+        if body.get("errors"):  # not even a global ID: refused before resolving
+            assert body["data"] is None
+        else:
+            result = body["data"]["addToCart"]
+            assert messages(result) == [("VALIDATION", "menuItemId")]
+            assert result["messages"][0]["message"] == "Menu item not found."
+        assert lines(customer) == []
+
+    def test_anonymous_is_refused(self, gql, pizza):
+        result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)})["addToCart"]
+        assert messages(result) == [("PERMISSION", None)]
+        assert not CartItem.objects.exists()
+
+
+class TestUpdateAndRemove:
+    def test_update_sets_the_quantity(self, gql, customer, pizza):
+        fill_cart(customer, (pizza, 1))
+        line = CartItem.objects.get()
+        cart = gql.data(UPDATE, {"id": gid("CartItem", line.pk), "quantity": 7}, user=customer)
+        assert cart["updateCartItem"]["itemCount"] == 7
+        assert lines(customer) == [("Pizza", 7)]
+
+    def test_update_to_zero_removes_the_line(self, gql, customer, pizza):
+        fill_cart(customer, (pizza, 1))
+        line = CartItem.objects.get()
+        cart = gql.data(UPDATE, {"id": gid("CartItem", line.pk), "quantity": 0}, user=customer)
+        assert cart["updateCartItem"]["items"] == []
+        assert lines(customer) == []
+
+    @pytest.mark.parametrize("quantity", [-1, 100])
+    def test_update_out_of_range_is_refused(self, gql, customer, pizza, quantity):
+        fill_cart(customer, (pizza, 3))
+        line = CartItem.objects.get()
+        result = gql.data(
+            UPDATE, {"id": gid("CartItem", line.pk), "quantity": quantity}, user=customer
+        )["updateCartItem"]
+        assert messages(result) == [("VALIDATION", "quantity")]
+        assert lines(customer) == [("Pizza", 3)]
+
+    def test_remove_deletes_the_line(self, gql, customer, pizza, soup):
+        fill_cart(customer, (pizza, 1), (soup, 2))
+        line = CartItem.objects.get(menu_item=pizza)
+        cart = gql.data(REMOVE, {"id": gid("CartItem", line.pk)}, user=customer)["removeFromCart"]
+        assert [i["menuItem"]["title"] for i in cart["items"]] == ["Soup"]
+        assert lines(customer) == [("Soup", 2)]
+
+    @pytest.mark.parametrize(
+        ("query", "variables"),
+        [
+            (UPDATE, {"quantity": 5}),
+            (REMOVE, {}),
+        ],
+    )
+    def test_someone_elses_line_is_not_found(
+        self, gql, customer, other_customer, pizza, query, variables
+    ):
+        fill_cart(other_customer, (pizza, 2))
+        line = CartItem.objects.get()
+        body = gql.data(query, {"id": gid("CartItem", line.pk), **variables}, user=customer)
+        (result,) = body.values()
+        assert messages(result) == [("VALIDATION", "itemId")]
+        assert result["messages"][0]["message"] == "Cart item not found."
+        assert lines(other_customer) == [("Pizza", 2)]
+
+
+class TestClearCart:
+    def test_clears_only_the_callers_cart_and_is_idempotent(
+        self, gql, customer, other_customer, pizza
+    ):
+        fill_cart(customer, (pizza, 2))
+        fill_cart(other_customer, (pizza, 1))
+        for _ in range(2):
+            assert gql.data(CLEAR, user=customer)["clearCart"]["items"] == []
+        assert lines(customer) == []
+        assert lines(other_customer) == [("Pizza", 1)]
+
+    def test_anonymous_is_refused(self, gql, customer, pizza):
+        fill_cart(customer, (pizza, 2))
+        body = gql.execute(CLEAR)
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert lines(customer) == [("Pizza", 2)]

@@ -1,0 +1,98 @@
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+import strawberry_django
+from django.db.models import QuerySet
+from strawberry import relay
+from strawberry.types import Info
+from strawberry_django.ordering import process_order
+
+from accounts.types import UserType
+
+from . import services
+from .models import CartItem, Order, OrderItem
+
+if TYPE_CHECKING:
+    from menu.types import MenuItemType
+
+MenuItemRef = Annotated["MenuItemType", strawberry.lazy("menu.types")]
+
+OrderStatus = strawberry.enum(Order.Status, name="OrderStatus")
+
+
+@strawberry_django.type(CartItem, name="CartItem")
+class CartItemType(relay.Node):
+    quantity: int
+    menu_item: MenuItemRef
+
+    @strawberry_django.field(description="The menu item's current price.")
+    def unit_price(self, root: CartItem) -> Decimal:
+        return root.menu_item.price
+
+    @strawberry_django.field
+    def line_total(self, root: CartItem) -> Decimal:
+        return root.menu_item.price * root.quantity
+
+
+@strawberry.type(name="Cart")
+class CartType:
+    items: list[CartItemType]
+    total: Decimal
+    item_count: int = strawberry.field(description="How many items, all lines added up.")
+
+    @classmethod
+    def from_cart(cls, cart: services.Cart) -> "CartType":
+        return cls(items=cart.items, total=cart.total, item_count=cart.item_count)  # type: ignore[arg-type]
+
+
+@strawberry_django.type(OrderItem, name="OrderItem")
+class OrderItemType(relay.Node):
+    menu_item: MenuItemRef | None = strawberry_django.field(
+        description="The menu item, while it still exists; title and unitPrice are snapshots."
+    )
+    title: str
+    quantity: int
+    unit_price: Decimal
+
+    @strawberry_django.field(only=["unit_price", "quantity"])
+    def line_total(self, root: OrderItem) -> Decimal:
+        return root.line_total
+
+
+@strawberry_django.type(Order, name="Order")
+class OrderType(relay.Node):
+    customer: UserType
+    delivery_crew: UserType | None
+    status: OrderStatus
+    total: Decimal
+    created_at: strawberry.auto
+    delivered_at: strawberry.auto
+    items: list[OrderItemType]
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet[Order], info: Info, **kwargs: Any) -> QuerySet[Order]:
+        """Wherever orders are listed or fetched, the caller sees only their own scope."""
+        return services.visible_orders(info.context.request.user, queryset)
+
+
+@strawberry_django.filter_type(Order, name="OrderFilter")
+class OrderFilter:
+    status: OrderStatus | None = strawberry.UNSET
+    delivery_crew: relay.GlobalID | None = strawberry.UNSET
+    customer: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry_django.order_type(Order, name="OrderOrder", one_of=False)
+class OrderOrder:
+    created_at: strawberry.auto
+    total: strawberry.auto
+
+    @strawberry_django.order_field
+    def order(
+        self, info: Info, queryset: QuerySet[Order], prefix: str, sequence: Any
+    ) -> tuple[QuerySet[Order], list[Any]]:
+        queryset, args = process_order(
+            self, info, queryset, prefix=prefix, sequence=sequence, skip_object_order_method=True
+        )
+        return queryset, [*args, "pk"]  # ties broken by id, so cursors stay stable
