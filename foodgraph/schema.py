@@ -8,6 +8,8 @@ from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 import accounts.schema
+import menu.schema
+import orders.schema
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -15,8 +17,10 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
-Query = merge_types("Query", (accounts.schema.Query,))
-Mutation = merge_types("Mutation", (accounts.schema.Mutation,))
+Query = merge_types("Query", (accounts.schema.Query, menu.schema.Query, orders.schema.Query))
+Mutation = merge_types(
+    "Mutation", (accounts.schema.Mutation, menu.schema.Mutation, orders.schema.Mutation)
+)
 
 schema = Schema(
     query=Query,

@@ -1,0 +1,72 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .models import Category, MenuItem
+
+
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = Category
+        fields = ("title", "slug")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False  # blank: services derive it from the title
+        self.fields["slug"].help_text = "Leave blank to derive it from the title."
+
+    def _post_clean(self) -> None:
+        # The instance holds the submitted values only once ModelForm's own checks ran.
+        super()._post_clean()
+        try:
+            services.clean_category(self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+class MenuItemForm(forms.ModelForm):
+    class Meta:
+        model = MenuItem
+        fields = ("title", "category", "price", "description", "featured", "available")
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        try:
+            services.clean_menu_item(self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
+    list_display = ("title", "slug", "item_count")
+    search_fields = ("title", "slug")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
+        return super().get_queryset(request).annotate(item_count=Count("menu_items"))
+
+    @admin.display(description="items", ordering="item_count")
+    def item_count(self, category: Category) -> int:
+        return category.item_count  # type: ignore[attr-defined]
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        services.save_category(obj)
+
+
+@admin.register(MenuItem)
+class MenuItemAdmin(admin.ModelAdmin):
+    form = MenuItemForm
+    list_display = ("title", "category", "price", "featured", "available")
+    list_filter = ("category", "featured", "available")
+    list_select_related = ("category",)
+    search_fields = ("title", "description")
+    autocomplete_fields = ("category",)
+
+    def save_model(self, request: HttpRequest, obj: MenuItem, form: Any, change: bool) -> None:
+        services.save_menu_item(obj)

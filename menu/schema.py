@@ -1,0 +1,109 @@
+from typing import TypeVar
+
+import strawberry
+import strawberry_django
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from strawberry import relay
+
+from accounts.permissions import IsManager
+from foodgraph.ids import pk_from_global_id
+
+from . import services
+from .models import Category, MenuItem
+from .types import (
+    CategoryType,
+    CreateCategoryInput,
+    CreateMenuItemInput,
+    MenuItemConnection,
+    MenuItemFilter,
+    MenuItemOrder,
+    MenuItemType,
+    UpdateCategoryInput,
+    UpdateMenuItemInput,
+)
+
+M = TypeVar("M", bound=Model)
+
+
+@strawberry.type
+class Query:
+    menu_items: MenuItemConnection = strawberry_django.connection(
+        filters=MenuItemFilter,
+        order=MenuItemOrder,
+        description="The menu, a page at a time (`first` at most 100); by title unless ordered.",
+    )
+
+    @strawberry_django.field(description="Every category, by title.")
+    def categories(self) -> list[CategoryType]:
+        return Category.objects.order_by("title", "id")  # type: ignore[return-value]
+
+    @strawberry_django.field(description="Null when not found.")
+    def category(self, id: relay.GlobalID) -> CategoryType | None:
+        return by_global_id(Category.objects.all(), id)  # type: ignore[return-value]
+
+    @strawberry_django.field(description="Null when not found.")
+    def menu_item(self, id: relay.GlobalID) -> MenuItemType | None:
+        return by_global_id(MenuItem.objects.all(), id)  # type: ignore[return-value]
+
+
+def by_global_id(queryset: QuerySet[M], global_id: relay.GlobalID) -> QuerySet[M]:
+    """The object `global_id` names, kept a queryset so the optimizer can shape its query.
+
+    Empty when the ID names nothing of this type: to a reader that is just "not found".
+    """
+    try:
+        pk = pk_from_global_id(global_id, queryset.model.__name__, field="id")
+    except ValidationError:
+        return queryset.none()
+    return queryset.filter(pk=pk)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry_django.mutation(extensions=[IsManager()])
+    def create_category(self, input: CreateCategoryInput) -> CategoryType:
+        return services.create_category(title=input.title, slug=input.slug)  # type: ignore[return-value]
+
+    @strawberry_django.mutation(extensions=[IsManager()])
+    def update_category(self, input: UpdateCategoryInput) -> CategoryType:
+        return services.update_category(  # type: ignore[return-value]
+            pk_from_global_id(input.id, "Category", field="id"), title=input.title, slug=input.slug
+        )
+
+    @strawberry_django.mutation(
+        extensions=[IsManager()], description="Refused while the category has menu items."
+    )
+    def delete_category(self, id: relay.GlobalID) -> CategoryType:
+        return services.delete_category(pk_from_global_id(id, "Category", field="id"))  # type: ignore[return-value]
+
+    @strawberry_django.mutation(extensions=[IsManager()])
+    def create_menu_item(self, input: CreateMenuItemInput) -> MenuItemType:
+        return services.create_menu_item(  # type: ignore[return-value]
+            title=input.title,
+            price=input.price,
+            category_pk=pk_from_global_id(input.category, "Category", field="category"),
+            description=input.description,
+            featured=input.featured,
+            available=input.available,
+        )
+
+    @strawberry_django.mutation(extensions=[IsManager()])
+    def update_menu_item(self, input: UpdateMenuItemInput) -> MenuItemType:
+        return services.update_menu_item(  # type: ignore[return-value]
+            pk_from_global_id(input.id, "MenuItem", field="id"),
+            title=input.title,
+            price=input.price,
+            category_pk=input.category
+            and pk_from_global_id(input.category, "Category", field="category"),
+            description=input.description,
+            featured=input.featured,
+            available=input.available,
+        )
+
+    @strawberry_django.mutation(
+        extensions=[IsManager()],
+        description="Removes the item from every cart; past orders keep their snapshot.",
+    )
+    def delete_menu_item(self, id: relay.GlobalID) -> MenuItemType:
+        return services.delete_menu_item(pk_from_global_id(id, "MenuItem", field="id"))  # type: ignore[return-value]

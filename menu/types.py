@@ -1,0 +1,122 @@
+"""GraphQL types of the menu: Category and MenuItem, their filter, order and inputs."""
+
+from decimal import Decimal
+
+import strawberry
+import strawberry_django
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from strawberry import auto, relay
+from strawberry.types import Info
+from strawberry_django.ordering import Ordering, process_order
+
+from foodgraph.ids import pk_from_global_id
+from foodgraph.pagination import CappedListConnection
+
+from .models import Category, MenuItem
+
+
+@strawberry_django.type(Category, name="Category")
+class CategoryType(relay.Node):
+    slug: auto
+    title: auto
+    menu_items: list["MenuItemType"]
+
+
+@strawberry_django.type(MenuItem, name="MenuItem")
+class MenuItemType(relay.Node):
+    title: auto
+    description: auto
+    price: auto
+    featured: auto
+    available: auto
+    category: CategoryType
+
+
+MenuItemConnection = CappedListConnection[MenuItemType]
+
+
+@strawberry_django.filter_type(MenuItem, description="Menu items matching all that is given.")
+class MenuItemFilter:
+    featured: auto
+    available: auto
+
+    @strawberry_django.filter_field
+    def category(self, value: relay.GlobalID, prefix: str) -> Q:
+        try:
+            pk = pk_from_global_id(value, "Category", field="category")
+        except ValidationError:
+            return Q(pk__in=[])  # like an ID of a deleted category: nothing matches
+        return Q(**{f"{prefix}category_id": pk})
+
+    @strawberry_django.filter_field(description="Words in the title or the description.")
+    def search(self, value: str, prefix: str) -> Q:
+        return Q(**{f"{prefix}title__icontains": value}) | Q(
+            **{f"{prefix}description__icontains": value}
+        )
+
+    @strawberry_django.filter_field(description="Price at least this.")
+    def min_price(self, value: Decimal, prefix: str) -> Q:
+        return Q(**{f"{prefix}price__gte": value})
+
+    @strawberry_django.filter_field(description="Price at most this.")
+    def max_price(self, value: Decimal, prefix: str) -> Q:
+        return Q(**{f"{prefix}price__lte": value})
+
+
+@strawberry_django.order_type(MenuItem, description="Sort by one key; ties broken by id.")
+class MenuItemOrder:
+    price: auto
+    title: auto
+
+    @strawberry_django.order_field
+    def order(
+        self,
+        info: Info,
+        queryset: QuerySet[MenuItem],
+        prefix: str,
+        sequence: dict | None,
+    ) -> tuple[QuerySet[MenuItem], list]:
+        queryset, ordering = process_order(
+            self, info, queryset, prefix=prefix, sequence=sequence, skip_object_order_method=True
+        )
+        # Ties broken by id: cursors are positions, so the order must be total to be stable.
+        return queryset, [*ordering, Ordering.ASC.resolve(f"{prefix}id")] if ordering else []
+
+
+@strawberry.input
+class CreateCategoryInput:
+    title: str
+    slug: str | None = strawberry.field(
+        default=None, description="Derived from the title when not given."
+    )
+
+
+@strawberry.input(description="Fields left out (or null) are left as they are.")
+class UpdateCategoryInput:
+    id: relay.GlobalID
+    title: str | None = None
+    slug: str | None = strawberry.field(
+        default=None, description="An empty string derives it from the title again."
+    )
+
+
+@strawberry.input
+class CreateMenuItemInput:
+    title: str
+    price: Decimal
+    category: relay.GlobalID
+    description: str = ""
+    featured: bool = False
+    available: bool = True
+
+
+@strawberry.input(description="Fields left out (or null) are left as they are.")
+class UpdateMenuItemInput:
+    id: relay.GlobalID
+    title: str | None = None
+    price: Decimal | None = None
+    category: relay.GlobalID | None = None
+    description: str | None = None
+    featured: bool | None = None
+    available: bool | None = None
