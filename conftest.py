@@ -13,12 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
-from django.contrib.auth.models import Group
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from strawberry import relay
 
-from accounts.models import Role, User
+from accounts.models import Role, User, role_group
 from accounts.tokens import create_access_token
 
 PASSWORD = "Str0ng-enough-passw0rd"
@@ -153,7 +152,7 @@ def make_user(db: None) -> Callable[..., User]:
         user = User.objects.create_user(username=username, password=PASSWORD, **fields)
         for role in roles:
             if role is not Role.CUSTOMER:
-                user.groups.add(Group.objects.get(name=role.value))
+                user.groups.add(role_group(role))
         return user
 
     return make

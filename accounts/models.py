@@ -2,7 +2,7 @@ import enum
 import uuid
 from functools import cached_property
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 
 
@@ -41,6 +41,11 @@ class User(AbstractUser):
 
 
 _GROUP_NAMES = frozenset(role.value for role in GROUP_ROLES)
+
+
+def role_group(role: Role) -> Group:
+    """The group that carries `role`; made by a migration, remade if someone deleted it."""
+    return Group.objects.get_or_create(name=role.value)[0]
 
 
 class RefreshToken(models.Model):

@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
@@ -16,7 +15,7 @@ from foodgraph.errors import Unauthenticated
 from foodgraph.ids import not_found
 
 from . import tokens
-from .models import RefreshToken, Role, User
+from .models import RefreshToken, Role, User, role_group
 
 # Roles the API may grant and remove. ADMIN is managed only by superusers, in Django admin.
 API_MANAGED_ROLES = (Role.MANAGER, Role.DELIVERY_CREW)
@@ -163,14 +162,14 @@ def require_role(actor: User, *roles: Role) -> None:
 def grant_role(actor: User, user_id: int, role: Role) -> User:
     """MANAGER, ADMIN: add MANAGER or DELIVERY_CREW to a user. Granting it twice is harmless."""
     user = _role_change(actor, user_id, role)
-    user.groups.add(Group.objects.get(name=role.value))
+    user.groups.add(role_group(role))
     return User.objects.get(pk=user.pk)  # fresh, with its new roles
 
 
 def remove_role(actor: User, user_id: int, role: Role) -> User:
     """MANAGER, ADMIN: take MANAGER or DELIVERY_CREW from a user. Removing it twice is harmless."""
     user = _role_change(actor, user_id, role)
-    user.groups.remove(Group.objects.get(name=role.value))
+    user.groups.remove(role_group(role))
     return User.objects.get(pk=user.pk)
 
 

@@ -1,11 +1,10 @@
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from accounts.models import Role, User
+from accounts.models import Role, User, role_group
 from menu.demo import load_demo_menu
 
 # username, password, role; is_staff lets the admin and the manager use /admin/.
@@ -41,7 +40,7 @@ class Command(BaseCommand):
             user.is_superuser = role is Role.ADMIN
             user.save()
             if role is not Role.CUSTOMER:
-                user.groups.add(Group.objects.get(name=role.value))
+                user.groups.add(role_group(role))
             self.stdout.write(f"{role.name:<14} {username:<10} password: {password}")
         categories, items = load_demo_menu()
         self.stdout.write(f"menu: {categories} categories, {items} items")
