@@ -30,6 +30,8 @@ class CartItem(models.Model):
 
 
 class Order(models.Model):
+    """An order placed from a cart, on its way from the kitchen to the customer."""
+
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
         ASSIGNED = "ASSIGNED", "Assigned to delivery crew"

@@ -3,12 +3,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 import strawberry_django
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.ordering import process_order
 
 from accounts.types import UserType
+from foodgraph.ids import pk_or_none
 
 from . import services
 from .models import CartItem, Order, OrderItem
@@ -79,8 +80,19 @@ class OrderType(relay.Node):
 @strawberry_django.filter_type(Order, name="OrderFilter")
 class OrderFilter:
     status: OrderStatus | None = strawberry.UNSET
-    delivery_crew: relay.GlobalID | None = strawberry.UNSET
-    customer: relay.GlobalID | None = strawberry.UNSET
+
+    @strawberry_django.filter_field
+    def delivery_crew(self, value: relay.GlobalID, prefix: str) -> Q:
+        return _user_q(f"{prefix}delivery_crew_id", value)
+
+    @strawberry_django.filter_field
+    def customer(self, value: relay.GlobalID, prefix: str) -> Q:
+        return _user_q(f"{prefix}customer_id", value)
+
+
+def _user_q(lookup: str, user_id: relay.GlobalID) -> Q:
+    pk = pk_or_none(user_id, "User")
+    return Q(**{lookup: pk}) if pk is not None else Q(pk__in=[])  # not a user: nothing matches
 
 
 @strawberry_django.order_type(Order, name="OrderOrder", one_of=False)

@@ -160,6 +160,7 @@ class TestReading:
         assert ids({"deliveryCrew": gid("User", crew.pk)}) == {b.pk}
         assert ids({"customer": gid("User", customer.pk)}) == {a.pk, b.pk}
         assert ids({"customer": gid("User", other_customer.pk), "status": "PENDING"}) == set()
+        assert ids({"customer": gid("Order", customer.pk)}) == set()  # not a user's ID
 
     def test_order_by_total_and_created_at_with_stable_pages(
         self, gql, manager, customer, pizza, soup
