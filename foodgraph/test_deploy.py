@@ -1,0 +1,385 @@
+"""The deployment, rehearsed: what a web pod runs (k8s/web/deployment.yaml), run on this machine.
+
+Test machines have neither Docker nor a cluster, so the rehearsal runs the pod's commands as
+local processes, in the pod's order, with the pod's environment (its ConfigMap, and Secret
+values made up here with the keys of secrets.example.yaml), against the local MariaDB in a
+database of its own. Only what exists in the image alone is mapped onto the checkout:
+
+- the working directory /app is the checkout, and /opt/venv/bin on PATH is this virtualenv's;
+- the image's collectstatic step (Dockerfile) runs into a temporary DJANGO_STATIC_ROOT;
+- the /tmp emptyDir is a temporary TMPDIR;
+- uvicorn's `--host 0.0.0.0 --port 8000` become 127.0.0.1 and a free port, and the probes'
+  named port follows.
+"""
+
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+K8S = ROOT / "k8s"
+VENV_BIN = Path(sys.executable).parent
+
+
+def load_manifest(relative_path: str) -> dict[str, Any]:
+    return yaml.safe_load((K8S / relative_path).read_text())
+
+
+DEPLOYMENT = load_manifest("web/deployment.yaml")
+POD_SPEC = DEPLOYMENT["spec"]["template"]["spec"]
+(WEB_CONTAINER,) = POD_SPEC["containers"]
+WEB_CONFIG = load_manifest("web/configmap.yaml")
+WEB_SECRETS_EXAMPLE = load_manifest("web/secrets.example.yaml")
+INGRESS_HOST = load_manifest("web/ingress.yaml")["spec"]["rules"][0]["host"]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of each Dockerfile instruction, continuation lines joined."""
+    instructions, pending = [], ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.removesuffix("\\").strip() + " " if line.endswith("\\") else line.strip()
+        if not line.endswith("\\"):
+            keyword, _, arguments = pending.partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+            pending = ""
+    return instructions
+
+
+def image_env() -> dict[str, str]:
+    """The image's ENV, less PATH (mapped onto this virtualenv)."""
+    variables = {}
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "ENV":
+            variables.update(pair.split("=", 1) for pair in shlex.split(arguments))
+    variables.pop("PATH")
+    return variables
+
+
+def image_build_command(word: str) -> tuple[dict[str, str], list[str]]:
+    """The env assignments and argv of the Dockerfile's RUN step that contains `word`."""
+    (run,) = [
+        args for keyword, args in dockerfile_instructions() if keyword == "RUN" and word in args
+    ]
+    words = shlex.split(run)
+    assignments = {}
+    while re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        name, value = words.pop(0).split("=", 1)
+        assignments[name] = value
+    return assignments, words
+
+
+def container_env(
+    container: dict[str, Any],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    """The variables Kubernetes gives a container: envFrom in order, then env on top."""
+    variables: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            variables.update(config_maps[source["configMapRef"]["name"]])
+        elif "secretRef" in source:
+            variables.update(secrets[source["secretRef"]["name"]])
+        else:
+            raise AssertionError(f"the rehearsal does not know this envFrom: {source}")
+    for variable in container.get("env", []):
+        if "value" not in variable:
+            raise AssertionError(f"the rehearsal does not know this env: {variable}")
+        variables[variable["name"]] = variable["value"]
+    return variables
+
+
+def container_argv(container: dict[str, Any]) -> list[str]:
+    return [*container.get("command", []), *container.get("args", [])]
+
+
+def option_value(argv: list[str], option: str) -> str:
+    return argv[argv.index(option) + 1]
+
+
+def with_option(argv: list[str], option: str, value: str) -> list[str]:
+    index = argv.index(option) + 1
+    return [*argv[:index], value, *argv[index + 1 :]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request to 127.0.0.1:port, sending exactly the given Host header."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def probe(port: int, spec: dict[str, Any]) -> tuple[int, bytes]:
+    """What the kubelet's httpGet probe sees: its path, its headers."""
+    get = spec["httpGet"]
+    headers = {header["name"]: header["value"] for header in get.get("httpHeaders", [])}
+    status, _, body = http_request(port, "GET", get["path"], headers)
+    return status, body
+
+
+def wait_for_startup_probe(port: int, server: subprocess.Popen[bytes]) -> None:
+    spec = WEB_CONTAINER["startupProbe"]
+    deadline = time.monotonic() + spec["periodSeconds"] * spec["failureThreshold"]
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the app container exited during startup"
+        try:
+            if probe(port, spec)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the startup probe never succeeded")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Started processes, killed if a failed assertion left them running."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def mysql_server() -> Iterator[Any]:
+    """A root-level connection to the test MySQL, for creating and dropping a database."""
+    import MySQLdb
+
+    db = settings.DATABASES["default"]
+    connection = MySQLdb.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=int(db["PORT"] or 3306),
+        user=db["USER"],
+        password=db["PASSWORD"],
+    )
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def rehearsal_database(mysql_server: Any) -> Iterator[str]:
+    """The name of a database that does not exist yet (the pod's wait step sees it appear)."""
+    name = f"foodgraph_rehearsal_{uuid.uuid4().hex[:12]}"
+    yield name
+    with mysql_server.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def database_url(name: str) -> str:
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"], safe="") + (
+        f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    )
+    return f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{name}"
+
+
+@pytest.mark.mysql_only
+def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
+    tmp_path: Path,
+    mysql_server: Any,
+    rehearsal_database: str,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    secrets = {
+        WEB_SECRETS_EXAMPLE["metadata"]["name"]: {
+            "DJANGO_SECRET_KEY": f"rehearsal-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+            "DATABASE_URL": database_url(rehearsal_database),
+        }
+    }
+    assert secrets.keys() == {WEB_SECRETS_EXAMPLE["metadata"]["name"]}
+    assert set(WEB_SECRETS_EXAMPLE["stringData"]) == set(*secrets.values()), (
+        "secrets.example.yaml and the rehearsal disagree on the Secret's keys"
+    )
+    config_maps = {WEB_CONFIG["metadata"]["name"]: WEB_CONFIG["data"]}
+    (tmp_path / "tmp").mkdir()
+    static_root = tmp_path / "staticfiles"
+    checkout_for_image = {
+        "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "TMPDIR": str(tmp_path / "tmp"),
+        "DJANGO_STATIC_ROOT": str(static_root),
+    }
+
+    def run_env(container: dict[str, Any]) -> dict[str, str]:
+        assert container["workingDir"] == "/app"
+        return {
+            **image_env(),
+            **container_env(container, config_maps, secrets),
+            **checkout_for_image,
+        }
+
+    def start(container: dict[str, Any], argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=run_env(container), stdout=output, stderr=subprocess.STDOUT
+            )
+        processes.append(process)
+        return process
+
+    def finish(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+        process.wait(timeout=timeout)
+        output = log.read_text()
+        assert process.returncode == 0, output
+        return output
+
+    # Built into the image: static files, hashed and compressed.
+    build_env, collectstatic = image_build_command("collectstatic")
+    subprocess.run(
+        collectstatic,
+        cwd=ROOT,
+        env={**image_env(), **build_env, **checkout_for_image},
+        check=True,
+    )
+
+    wait_step, migrate_step = POD_SPEC["initContainers"]
+    assert (wait_step["name"], migrate_step["name"]) == ("wait-for-database", "migrate")
+
+    # The database does not exist yet (MySQL still initialising): the wait step keeps trying.
+    waiting = start(wait_step, container_argv(wait_step), tmp_path / "wait.log")
+    time.sleep(1.5)
+    assert waiting.poll() is None, (tmp_path / "wait.log").read_text()
+    with mysql_server.cursor() as cursor:
+        cursor.execute(
+            f"CREATE DATABASE `{rehearsal_database}` CHARACTER SET utf8mb4 "
+            "COLLATE utf8mb4_unicode_ci"
+        )
+    wait_output = finish(waiting, tmp_path / "wait.log", timeout=30)
+    assert "database not ready" in wait_output
+    assert "database is ready" in wait_output
+
+    # Two pods starting at once: both migrate steps succeed, one applies, the other finds none.
+    migrations = [
+        start(migrate_step, container_argv(migrate_step), tmp_path / f"migrate-{pod}.log")
+        for pod in (1, 2)
+    ]
+    outputs = [
+        finish(process, tmp_path / f"migrate-{pod}.log", timeout=120)
+        for pod, process in zip((1, 2), migrations, strict=True)
+    ]
+    assert sorted("No migrations to apply." in output for output in outputs) == [False, True]
+    assert sum("Applying accounts.0001_initial... OK" in output for output in outputs) == 1
+
+    # The app container, on a free local port.
+    manifest_argv = container_argv(WEB_CONTAINER)
+    (named_port,) = WEB_CONTAINER["ports"]
+    assert int(option_value(manifest_argv, "--port")) == named_port["containerPort"]
+    for probe_name in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert WEB_CONTAINER[probe_name]["httpGet"]["port"] == named_port["name"]
+    port = free_port()
+    argv = with_option(with_option(manifest_argv, "--host", "127.0.0.1"), "--port", str(port))
+    server_log = tmp_path / "web.log"
+    server = start(WEB_CONTAINER, argv, server_log)
+    wait_for_startup_probe(port, server)
+
+    assert probe(port, WEB_CONTAINER["readinessProbe"]) == (200, b"ok")
+    assert probe(port, WEB_CONTAINER["livenessProbe"]) == (200, b"ok")
+    # Without the probes' Host header the kubelet sends the address it connects to.
+    readyz = WEB_CONTAINER["readinessProbe"]["httpGet"]["path"]
+    assert http_request(port, "GET", readyz, {"Host": f"127.0.0.1:{port}"})[0] == 400
+
+    # Through the Ingress: its host name, a GraphQL query on the migrated database.
+    status, _, body = http_request(
+        port,
+        "POST",
+        "/graphql",
+        {"Host": INGRESS_HOST, "Content-Type": "application/json"},
+        json.dumps({"query": "{ me { username } }"}).encode(),
+    )
+    assert (status, json.loads(body)) == (200, {"data": {"me": None}})
+
+    # A hashed static file, compressed, cached for ten years.
+    manifest = json.loads((static_root / "staticfiles.json").read_text())
+    hashed_css = manifest["paths"]["admin/css/base.css"]
+    status, headers, _ = http_request(
+        port, "GET", f"/static/{hashed_css}", {"Host": INGRESS_HOST, "Accept-Encoding": "gzip"}
+    )
+    assert status == 200
+    assert "max-age=315360000" in headers["Cache-Control"]
+    assert "immutable" in headers["Cache-Control"]
+    assert headers["Content-Encoding"] == "gzip"
+
+    # Termination: the kubelet runs preStop, then sends SIGTERM; the grace period covers both.
+    pre_stop_seconds = WEB_CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
+    grace_seconds = POD_SPEC["terminationGracePeriodSeconds"]
+    server.send_signal(signal.SIGTERM)
+    stopping_since = time.monotonic()
+    server_output = finish(server, server_log, timeout=grace_seconds - pre_stop_seconds)
+    assert time.monotonic() - stopping_since < grace_seconds - pre_stop_seconds
+    _, _, shutdown_log = server_output.partition("Received SIGTERM")
+    assert "Finished server process" in shutdown_log
+    assert "Traceback" not in shutdown_log
+
+
+def test_the_deployment_runs_the_image_command() -> None:
+    (cmd,) = [args for keyword, args in dockerfile_instructions() if keyword == "CMD"]
+    assert json.loads(cmd) == container_argv(WEB_CONTAINER)
+
+
+def test_shutdown_fits_in_the_grace_period() -> None:
+    graceful_shutdown = int(option_value(WEB_CONTAINER["command"], "--timeout-graceful-shutdown"))
+    pre_stop = WEB_CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # A margin for the process to exit once its connections are closed.
+    assert pre_stop + graceful_shutdown + 3 <= POD_SPEC["terminationGracePeriodSeconds"]
+
+
+def test_kustomization_lists_every_manifest_but_the_secret_examples() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    manifests = {
+        str(path.relative_to(K8S))
+        for path in K8S.rglob("*.yaml")
+        if path.name not in {"kustomization.yaml", "secrets.example.yaml"}
+    }
+    assert sorted(kustomization["resources"]) == sorted(manifests)
+
+
+def test_database_wait_gives_up_on_an_unreachable_database(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SECRET_KEY": "test-only-secret-key-for-this-process",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/no-such-dir/db.sqlite3",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "foodgraph.database_tasks", "wait", "--timeout", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "database still unavailable after 1s" in result.stderr
