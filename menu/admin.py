@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -8,6 +9,20 @@ from django.http import HttpRequest
 
 from . import services
 from .models import Category, MenuItem
+
+
+def apply_service_rules(form: forms.ModelForm, clean: Callable[[Any], None]) -> None:
+    """Check the form's instance with the rules the API uses (menu.services).
+
+    Runs in _post_clean, the first point where the instance holds the submitted values.
+    Fields the form itself already refused keep only the form's message.
+    """
+    try:
+        clean(form.instance)
+    except ValidationError as error:
+        fresh = {f: m for f, m in error.message_dict.items() if f not in form._errors}
+        if fresh:
+            form._update_errors(ValidationError(fresh))
 
 
 class CategoryForm(forms.ModelForm):
@@ -21,12 +36,8 @@ class CategoryForm(forms.ModelForm):
         self.fields["slug"].help_text = "Leave blank to derive it from the title."
 
     def _post_clean(self) -> None:
-        # The instance holds the submitted values only once ModelForm's own checks ran.
         super()._post_clean()
-        try:
-            services.clean_category(self.instance)
-        except ValidationError as error:
-            self._update_errors(error)
+        apply_service_rules(self, services.clean_category)
 
 
 class MenuItemForm(forms.ModelForm):
@@ -36,10 +47,7 @@ class MenuItemForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         super()._post_clean()
-        try:
-            services.clean_menu_item(self.instance)
-        except ValidationError as error:
-            self._update_errors(error)
+        apply_service_rules(self, services.clean_menu_item)
 
 
 @admin.register(Category)
