@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -62,32 +62,27 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
     if not item.available:
         raise ValidationError({"menuItemId": f"{item.title} is not available right now."})
     with transaction.atomic():
-        if not _increment_line(user, item, quantity):
-            try:
-                with transaction.atomic():
-                    CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
-            except IntegrityError:  # a concurrent request created the line first
-                if not _increment_line(user, item, quantity):
-                    raise _too_many(item) from None
+        _lock_cart(user)
+        line = CartItem.objects.filter(user=user, menu_item=item).first()
+        if line is None:
+            CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
+        elif line.quantity + quantity > MAX_LINE_QUANTITY:
+            raise ValidationError(
+                {"quantity": f"A cart holds at most {MAX_LINE_QUANTITY} of {item.title}."}
+            )
+        else:
+            CartItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
     return cart_of(user)
 
 
-def _increment_line(user: User, item: MenuItem, quantity: int) -> bool:
-    """True when the line existed and had room; raises when it exists but would overflow."""
-    lines = CartItem.objects.filter(user=user, menu_item=item)
-    if lines.filter(quantity__lte=MAX_LINE_QUANTITY - quantity).update(
-        quantity=F("quantity") + quantity
-    ):
-        return True
-    if lines.exists():
-        raise _too_many(item)
-    return False
+def _lock_cart(user: User) -> None:
+    """Serialize writes to one user's cart by locking the user's row.
 
-
-def _too_many(item: MenuItem) -> ValidationError:
-    return ValidationError(
-        {"quantity": f"A cart holds at most {MAX_LINE_QUANTITY} of {item.title}."}
-    )
+    Without it, two first adds of one item race on the unique line: on MySQL both wait on
+    the duplicate key, then deadlock upgrading their locks. One lock per cart is simpler
+    than retries, and checkout takes it too, so an add never slips into a checkout.
+    """
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
 
 
 def update_cart_item(user: User, cart_item_id: int, quantity: int) -> Cart:
@@ -144,10 +139,11 @@ def visible_orders(user: User, orders: QuerySet[Order] | None = None) -> QuerySe
 def create_order_from_cart(user: User) -> Order:
     """Turn the user's cart into an order: snapshot prices, total, empty the cart.
 
-    The cart lines are locked, so concurrent calls for one cart create exactly one order;
-    the losers find the cart empty.
+    The cart is locked, so concurrent calls for one cart create exactly one order; the
+    others find the cart empty.
     """
     with transaction.atomic():
+        _lock_cart(user)
         lines = list(
             CartItem.objects.select_for_update()
             .filter(user=user)
