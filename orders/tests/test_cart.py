@@ -215,3 +215,35 @@ class TestClearCart:
         body = gql.execute(CLEAR)
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert lines(customer) == [("Pizza", 2)]
+
+
+ACTORS = ["anonymous", "customer", "other_customer", "crew", "other_crew", "manager", "admin_user"]
+
+
+@pytest.fixture
+def actor(request, db):
+    return None if request.param == "anonymous" else request.getfixturevalue(request.param)
+
+
+@pytest.mark.parametrize("actor", ACTORS, indirect=True)
+def test_every_role_has_its_own_cart_and_only_its_own(gql, actor, customer, pizza, soup):
+    """Any signed-in user may shop; nobody, whatever their role, touches another's lines."""
+    fill_cart(customer, (soup, 2))
+    carols_line = gid("CartItem", CartItem.objects.get(user=customer).pk)
+    added = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)}, user=actor)["addToCart"]
+    updated = gql.data(UPDATE, {"id": carols_line, "quantity": 5}, user=actor)["updateCartItem"]
+    removed = gql.data(REMOVE, {"id": carols_line}, user=actor)["removeFromCart"]
+    if actor is None:
+        for result in (added, updated, removed):
+            assert messages(result) == [("PERMISSION", None)]
+        assert not CartItem.objects.exclude(user=customer).exists()
+        assert lines(customer) == [("Soup", 2)]
+    elif actor == customer:
+        assert lines(customer) == [("Pizza", 1)]  # added pizza, set soup to 5, removed soup
+        assert removed["__typename"] == "Cart"
+    else:
+        assert added["__typename"] == "Cart"
+        assert lines(actor) == [("Pizza", 1)]
+        for result in (updated, removed):
+            assert messages(result) == [("VALIDATION", "itemId")]
+        assert lines(customer) == [("Soup", 2)]
