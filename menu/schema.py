@@ -2,12 +2,11 @@ from typing import TypeVar
 
 import strawberry
 import strawberry_django
-from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from strawberry import relay
 
 from accounts.permissions import IsManager
-from foodgraph.ids import pk_from_global_id
+from foodgraph.ids import pk_from_global_id, pk_or_none
 
 from . import services
 from .models import Category, MenuItem
@@ -52,11 +51,8 @@ def by_global_id(queryset: QuerySet[M], global_id: relay.GlobalID) -> QuerySet[M
 
     Empty when the ID names nothing of this type: to a reader that is just "not found".
     """
-    try:
-        pk = pk_from_global_id(global_id, queryset.model.__name__, field="id")
-    except ValidationError:
-        return queryset.none()
-    return queryset.filter(pk=pk)
+    pk = pk_or_none(global_id, queryset.model.__name__)
+    return queryset.none() if pk is None else queryset.filter(pk=pk)
 
 
 @strawberry.type

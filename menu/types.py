@@ -4,13 +4,12 @@ from decimal import Decimal
 
 import strawberry
 import strawberry_django
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.ordering import Ordering, process_order
 
-from foodgraph.ids import pk_from_global_id
+from foodgraph.ids import pk_or_none
 from foodgraph.pagination import CappedListConnection
 
 from .models import Category, MenuItem
@@ -43,9 +42,8 @@ class MenuItemFilter:
 
     @strawberry_django.filter_field
     def category(self, value: relay.GlobalID, prefix: str) -> Q:
-        try:
-            pk = pk_from_global_id(value, "Category", field="category")
-        except ValidationError:
+        pk = pk_or_none(value, "Category")
+        if pk is None:
             return Q(pk__in=[])  # like an ID of a deleted category: nothing matches
         return Q(**{f"{prefix}category_id": pk})
 
