@@ -7,8 +7,8 @@ from orders.models import Order
 pytestmark = pytest.mark.django_db
 
 
-def cancel_via_admin(client, user, order: Order):
-    user.is_staff = user.is_superuser = True
+def cancel_via_admin(client, user, order: Order, *, superuser: bool = True):
+    user.is_staff, user.is_superuser = True, superuser
     user.save()
     client.force_login(user)
     return client.post(
@@ -18,8 +18,8 @@ def cancel_via_admin(client, user, order: Order):
     )
 
 
-def test_admin_cancels_a_pending_order(client, admin_user, pending_order):
-    response = cancel_via_admin(client, admin_user, pending_order)
+def test_manager_cancels_a_pending_order(client, manager, pending_order):
+    response = cancel_via_admin(client, manager, pending_order, superuser=False)
     assert f"Order {pending_order.pk} cancelled." in response.content.decode()
     pending_order.refresh_from_db()
     assert pending_order.status == Order.Status.CANCELLED
