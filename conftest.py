@@ -159,6 +159,12 @@ def make_user(db: None) -> Callable[..., User]:
 
 
 @pytest.fixture
+def actor(request: pytest.FixtureRequest, db: None) -> User | None:
+    """The user a test parametrized indirectly by fixture name acts as; None for "anonymous"."""
+    return None if request.param == "anonymous" else request.getfixturevalue(request.param)
+
+
+@pytest.fixture
 def customer(make_user: Callable[..., User]) -> User:
     return make_user("carol")
 

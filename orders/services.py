@@ -160,9 +160,7 @@ def create_order_from_cart(user: User) -> Order:
             )
         order = Order.objects.create(
             customer=user,
-            total=sum(
-                (line.menu_item.price * line.quantity for line in lines), Decimal("0.00")
-            ).quantize(CENT),
+            total=Cart(lines).total.quantize(CENT),
         )
         OrderItem.objects.bulk_create(
             OrderItem(

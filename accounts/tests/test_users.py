@@ -30,11 +30,6 @@ ACTORS = ["anonymous", "customer", "crew", "manager", "admin_user"]
 ALLOWED = {"manager", "admin_user"}
 
 
-@pytest.fixture
-def actor(request, db):
-    return None if request.param == "anonymous" else request.getfixturevalue(request.param)
-
-
 def roles_in_db(user: User) -> frozenset[Role]:
     return User.objects.get(pk=user.pk).roles
 

@@ -220,11 +220,6 @@ class TestClearCart:
 ACTORS = ["anonymous", "customer", "other_customer", "crew", "other_crew", "manager", "admin_user"]
 
 
-@pytest.fixture
-def actor(request, db):
-    return None if request.param == "anonymous" else request.getfixturevalue(request.param)
-
-
 @pytest.mark.parametrize("actor", ACTORS, indirect=True)
 def test_every_role_has_its_own_cart_and_only_its_own(gql, actor, customer, pizza, soup):
     """Any signed-in user may shop; nobody, whatever their role, touches another's lines."""

@@ -42,12 +42,6 @@ ORDER = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
 ACTORS = ["anonymous", "customer", "other_customer", "crew", "other_crew", "manager", "admin_user"]
 
 
-@pytest.fixture
-def actor(request, db):
-    """The user a parametrized test acts as (None for anonymous)."""
-    return None if request.param == "anonymous" else request.getfixturevalue(request.param)
-
-
 def snapshot() -> list[tuple]:
     return list(
         Order.objects.order_by("pk").values_list(
