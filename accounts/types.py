@@ -17,6 +17,7 @@ strawberry.enum(Role, description="What a user may do; a user may hold several r
 
 @strawberry_django.type(User, name="User")
 class UserType(relay.Node):
+    id: relay.NodeID[int]
     username: strawberry.auto
     first_name: strawberry.auto
     last_name: strawberry.auto

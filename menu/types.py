@@ -17,6 +17,7 @@ from .models import Category, MenuItem
 
 @strawberry_django.type(Category, name="Category")
 class CategoryType(relay.Node):
+    id: relay.NodeID[int]
     slug: auto
     title: auto
     menu_items: list["MenuItemType"]
@@ -24,6 +25,7 @@ class CategoryType(relay.Node):
 
 @strawberry_django.type(MenuItem, name="MenuItem")
 class MenuItemType(relay.Node):
+    id: relay.NodeID[int]
     title: auto
     description: auto
     price: auto

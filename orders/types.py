@@ -24,6 +24,7 @@ OrderStatus = strawberry.enum(Order.Status, name="OrderStatus")
 
 @strawberry_django.type(CartItem, name="CartItem")
 class CartItemType(relay.Node):
+    id: relay.NodeID[int]
     quantity: int
     menu_item: MenuItemRef
 
@@ -49,6 +50,7 @@ class CartType:
 
 @strawberry_django.type(OrderItem, name="OrderItem")
 class OrderItemType(relay.Node):
+    id: relay.NodeID[int]
     menu_item: MenuItemRef | None = strawberry_django.field(
         description="The menu item, while it still exists; title and unitPrice are snapshots."
     )
@@ -63,6 +65,7 @@ class OrderItemType(relay.Node):
 
 @strawberry_django.type(Order, name="Order")
 class OrderType(relay.Node):
+    id: relay.NodeID[int]
     customer: UserType
     delivery_crew: UserType | None
     status: OrderStatus
