@@ -69,16 +69,23 @@ INSTALLED_APPS = [
     "orders",
 ]
 
+# The site (admin, static files). The API has a stack of its own: see foodgraph/asgi.py.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The API: async middleware only (each sync one costs two thread hops per request under ASGI).
+API_PATHS = frozenset({"/graphql", "/healthz", "/readyz"})
+API_MIDDLEWARE = [
+    "foodgraph.middleware.api_security_middleware",
+    "corsheaders.middleware.CorsMiddleware",
 ]
 
 ROOT_URLCONF = "foodgraph.urls"
@@ -166,6 +173,8 @@ JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY", "") or SECRET_KEY
 
 # GraphQL
 GRAPHIQL = env_bool("FOODGRAPH_GRAPHIQL", True)
+# Parsed and validated documents kept per process (each entry is one distinct query text).
+GRAPHQL_DOCUMENT_CACHE_SIZE = env_int("FOODGRAPH_DOCUMENT_CACHE_SIZE", 256)
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,
