@@ -161,6 +161,29 @@ STORAGES = {
     },
 }
 
+# Django's cache: Redis (shared by every worker and pod) when REDIS_URL is set, else a
+# per-process memory cache (login rate limits then count per process).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "foodgraph"),
+        # A Redis outage slows requests by at most this much before they go uncached.
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Seconds an anonymous public query's response (the menu) is kept; any menu write drops them
+# all at once (foodgraph/response_cache.py). Needs Redis: 0 (off) without it.
+RESPONSE_CACHE_SECONDS = env_int("FOODGRAPH_RESPONSE_CACHE_SECONDS", 300 if REDIS_URL else 0)
+if RESPONSE_CACHE_SECONDS and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "FOODGRAPH_RESPONSE_CACHE_SECONDS needs REDIS_URL: a per-process cache cannot be "
+        "invalidated by a menu write made in another worker."
+    )
+
 # CORS for browser frontends, on the API only.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/graphql/?$"

@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,11 +25,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import yaml
 from django.conf import settings
+
+from foodgraph.testing import database_url, free_port
 
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "k8s"
@@ -120,12 +120,6 @@ def with_option(argv: list[str], option: str, value: str) -> list[str]:
     return [*argv[:index], value, *argv[index + 1 :]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_request(
     port: int,
     method: str,
@@ -199,14 +193,6 @@ def rehearsal_database(mysql_server: Any) -> Iterator[str]:
     yield name
     with mysql_server.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-def database_url(name: str) -> str:
-    db = settings.DATABASES["default"]
-    credentials = quote(db["USER"], safe="") + (
-        f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    )
-    return f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{name}"
 
 
 @pytest.mark.mysql_only

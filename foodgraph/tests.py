@@ -1,18 +1,13 @@
 """The project's plumbing: transport, GraphiQL, health probes, the committed SDL."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from foodgraph.schema import schema
+from foodgraph.testing import free_port, get, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -50,6 +45,19 @@ def test_malformed_json_is_a_400(gql):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/graphql", "/healthz", "/admin/login/"])
+def test_hosts_outside_allowed_hosts_are_refused(gql, path):
+    # The API's lean middleware stack must check the Host header as the site's does.
+    response = gql.request("GET", path, headers={"Host": "attacker.example"})
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_api_responses_are_not_sniffed(gql):
+    response = gql.request("GET", "/graphql", params={"query": "{ me { username } }"})
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.django_db
 def test_healthz_touches_no_database(gql, django_assert_num_queries):
     with django_assert_num_queries(0):
@@ -63,15 +71,9 @@ def test_readyz_when_the_database_answers(gql):
     assert (response.status_code, response.text) == (200, "ok")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_uvicorn_serves_probes_and_readyz_says_503_without_a_database():
     """A real uvicorn process whose database is unreachable: alive, but not ready."""
-    port, dead_port = free_port(), free_port()
+    dead_port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"mysql://root@127.0.0.1:{dead_port}/foodgraph"
@@ -81,19 +83,9 @@ def test_uvicorn_serves_probes_and_readyz_says_503_without_a_database():
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": "test-only-secret-key-for-this-server-process",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert _get(port, "/healthz", wait=True) == (200, "ok")
-        assert _get(port, "/readyz") == (503, "database unavailable")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with uvicorn(env) as port:
+        assert get(port, "/healthz") == (200, "ok")
+        assert get(port, "/readyz") == (503, "database unavailable")
 
 
 def _has_mysqlclient() -> bool:
@@ -102,17 +94,3 @@ def _has_mysqlclient() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _get(port: int, path: str, *, wait: bool = False) -> tuple[int, str]:
-    deadline = time.monotonic() + (15 if wait else 0)
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

@@ -1,13 +1,20 @@
+import json
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from redis import RedisError
 from strawberry.django.views import AsyncGraphQLView
 
 from accounts.services import user_for_access_token
+from foodgraph import response_cache
 from foodgraph.errors import Unauthenticated
+
+logger = logging.getLogger(__name__)
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 
@@ -20,6 +27,37 @@ class GraphQLView(AsyncGraphQLView):
     """
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if (
+            settings.RESPONSE_CACHE_SECONDS
+            and request.method == "POST"
+            and "Authorization" not in request.headers
+            and (key := response_cache.key_for(request.body))
+        ):
+            return await self.dispatch_cached(key, request, *args, **kwargs)
+        return await self.dispatch_uncached(request, *args, **kwargs)
+
+    async def dispatch_cached(
+        self, key: str, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """An anonymous public query: from the response cache, or computed and stored there."""
+        try:
+            generation, content = await sync_to_async(response_cache.lookup)(key)
+        except RedisError:
+            logger.warning("response cache unavailable; answering uncached", exc_info=True)
+            return await self.dispatch_uncached(request, *args, **kwargs)
+        if content is not None:
+            return HttpResponse(content, content_type="application/json")
+        response = await self.dispatch_uncached(request, *args, **kwargs)
+        if response.status_code == 200 and "errors" not in json.loads(response.content):
+            try:
+                await sync_to_async(response_cache.store)(key, generation, response.content)
+            except RedisError:
+                logger.warning("response cache unavailable; not stored", exc_info=True)
+        return response
+
+    async def dispatch_uncached(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         try:
             request.user = await authenticate_header(request.headers.get("Authorization", ""))
         except Unauthenticated as error:

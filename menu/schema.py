@@ -24,6 +24,10 @@ from .types import (
 
 M = TypeVar("M", bound=Model)
 
+# Query fields whose answer is the same for every caller: foodgraph/response_cache.py may
+# serve them from its cache, which every menu write drops (menu/apps.py).
+PUBLIC_QUERY_FIELDS = frozenset({"menuItems", "categories", "category", "menuItem"})
+
 
 @strawberry.type
 class Query:

@@ -1,5 +1,5 @@
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 import strawberry_django
@@ -10,14 +10,10 @@ from strawberry_django.ordering import process_order
 
 from accounts.types import UserType
 from foodgraph.ids import pk_or_none
+from menu.types import MenuItemType
 
 from . import services
 from .models import CartItem, Order, OrderItem
-
-if TYPE_CHECKING:
-    from menu.types import MenuItemType
-
-MenuItemRef = Annotated["MenuItemType", strawberry.lazy("menu.types")]
 
 OrderStatus = strawberry.enum(Order.Status, name="OrderStatus")
 
@@ -26,7 +22,7 @@ OrderStatus = strawberry.enum(Order.Status, name="OrderStatus")
 class CartItemType(relay.Node):
     id: relay.NodeID[int]
     quantity: int
-    menu_item: MenuItemRef
+    menu_item: MenuItemType
 
     @strawberry_django.field(description="The menu item's current price.")
     def unit_price(self, root: CartItem) -> Decimal:
@@ -51,7 +47,7 @@ class CartType:
 @strawberry_django.type(OrderItem, name="OrderItem")
 class OrderItemType(relay.Node):
     id: relay.NodeID[int]
-    menu_item: MenuItemRef | None = strawberry_django.field(
+    menu_item: MenuItemType | None = strawberry_django.field(
         description="The menu item, while it still exists; title and unitPrice are snapshots."
     )
     title: str

@@ -1,0 +1,1 @@
+"""`make bench`: foodgraph under load in its production configuration (see run.py)."""

@@ -1,0 +1,228 @@
+"""What the speed work promises and tests can hold: SQL per operation, and the response cache.
+
+Timings belong to `make bench`; here are the counts and the behaviours it relies on.
+"""
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.tokens import create_access_token
+from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
+from conftest import gid
+from foodgraph import response_cache
+from foodgraph.testing import get, graphql, production_env, uvicorn
+from menu import services as menu_services
+from menu.models import Category, MenuItem
+from orders.models import Order, OrderItem
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def menu() -> list[MenuItem]:
+    categories = [Category.objects.create(slug=f"c{n}", title=f"Category {n}") for n in range(5)]
+    return MenuItem.objects.bulk_create(
+        MenuItem(title=f"Dish {n}", price=Decimal("9.50"), category=categories[n % 5])
+        for n in range(60)
+    )
+
+
+def sql(gql, query, variables=None, **kwargs) -> tuple[dict, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        data = gql.data(query, variables, **kwargs)
+    return data, [q["sql"] for q in queries.captured_queries]
+
+
+def stored(query: str) -> bool:
+    key = response_cache.key_for(json.dumps({"query": query}).encode())
+    return key is not None and response_cache.cache.get(key) is not None
+
+
+class TestSqlPerOperation:
+    """Exact counts: a new query on any of these paths is a change to look at, not noise."""
+
+    def test_menu_page_is_one_query(self, gql, menu):
+        data, queries = sql(gql, MENU_PAGE)
+        assert len(data["menuItems"]["edges"]) == 50
+        assert len(queries) == 1, queries
+
+    @pytest.mark.parametrize("orders", [1, 20])
+    def test_orders_page_is_four_queries_whatever_its_size(self, gql, customer, menu, orders):
+        for n in range(orders):
+            order = Order.objects.create(customer=customer, total=Decimal("28.50"))
+            OrderItem.objects.bulk_create(
+                OrderItem(
+                    order=order, menu_item=item, title=item.title, unit_price=item.price, quantity=1
+                )
+                for item in menu[3 * n : 3 * n + 3]
+            )
+        data, queries = sql(gql, ORDERS_PAGE, user=customer)
+        assert len(data["orders"]["edges"]) == orders
+        assert all(len(edge["node"]["items"]) == 3 for edge in data["orders"]["edges"])
+        # The token's user, their roles, the orders, their items with their menu items.
+        assert len(queries) == 4, queries
+
+    def test_checkout_flow(self, gql, customer, menu):
+        counts = []
+        for item in menu[:3]:
+            data, queries = sql(gql, ADD_TO_CART, {"id": gid("MenuItem", item.pk)}, user=customer)
+            assert data["addToCart"]["itemCount"] > 0
+            counts.append(len(queries))
+        data, queries = sql(gql, CREATE_ORDER, user=customer)
+        assert data["createOrderFromCart"]["total"] == "28.50"
+        counts.append(len(queries))
+        # addToCart: the token's user, the menu item, the cart's lock, the line, its insert
+        # or update, the cart read back, and a savepoint and its release (the test's
+        # transaction holds the real one). The order: one more, its items' bulk insert.
+        assert counts == [8, 8, 8, 9], counts
+
+
+@pytest.fixture
+def response_caching(settings) -> Iterator[None]:
+    """The response cache on, on the process's own cache (one process: nothing to share)."""
+    settings.RESPONSE_CACHE_SECONDS = 60
+    response_cache.cache.clear()
+    yield
+    response_cache.cache.clear()
+
+
+@pytest.mark.usefixtures("response_caching")
+class TestResponseCache:
+    def test_a_repeated_public_query_runs_no_sql(self, gql, menu):
+        first, queries = sql(gql, MENU_PAGE)
+        assert queries
+        again, queries = sql(gql, MENU_PAGE)
+        assert (again, queries) == (first, [])
+
+    def test_a_menu_write_is_seen_by_the_next_read(
+        self, gql, manager, menu, django_capture_on_commit_callbacks
+    ):
+        gql.data(MENU_PAGE)
+        with django_capture_on_commit_callbacks(execute=True):
+            gql.data(
+                'mutation($id: ID!) { updateMenuItem(input: {id: $id, title: "A renamed dish"}) '
+                "{ ... on MenuItem { title } } }",
+                {"id": gid("MenuItem", menu[0].pk)},
+                user=manager,
+            )
+        edges = gql.data(MENU_PAGE)["menuItems"]["edges"]
+        assert "A renamed dish" in {edge["node"]["title"] for edge in edges}
+
+    def test_writes_outside_the_api_drop_the_cache_too(
+        self, gql, menu, django_capture_on_commit_callbacks
+    ):
+        gql.data(MENU_PAGE)
+        with django_capture_on_commit_callbacks(execute=True):
+            menu_services.delete_menu_item(menu[0].pk)  # as the admin does
+        edges = gql.data(MENU_PAGE)["menuItems"]["edges"]
+        assert gid("MenuItem", menu[0].pk) not in {edge["node"]["id"] for edge in edges}
+
+    def test_nothing_is_dropped_before_the_write_commits(self, gql, menu):
+        gql.data(MENU_PAGE)
+        menu_services.delete_menu_item(menu[0].pk)  # the test's transaction never commits
+        _, queries = sql(gql, MENU_PAGE)
+        assert queries == []
+
+    def test_public_queries_are_stored(self, gql, menu):
+        gql.data(MENU_PAGE)
+        assert stored(MENU_PAGE)
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "{ me { username } }",
+            "{ categories { title } me { username } }",
+            "fragment F on Query { categories { title } } { ...F }",
+            'mutation { revokeToken(refreshToken: "x") { revoked } }',
+            "{ menuItems(first: 500) { edges { node { title } } } }",  # an error
+        ],
+    )
+    def test_private_queries_and_errors_are_not_stored(self, gql, menu, query):
+        gql.execute(query)
+        assert not stored(query)
+
+    def test_signed_in_callers_are_not_served_from_the_cache(self, gql, customer, menu):
+        gql.data(MENU_PAGE, user=customer)
+        _, queries = sql(gql, MENU_PAGE, user=customer)
+        assert queries
+
+    def test_variables_are_part_of_the_key(self, gql, menu):
+        query = "query($id: ID!) { menuItem(id: $id) { title } }"
+        for item in menu[:2]:
+            data = gql.data(query, {"id": gid("MenuItem", item.pk)})
+            assert data["menuItem"]["title"] == item.title
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The local Redis, which the CI machine runs; a run without it skips these tests."""
+    import redis
+
+    url = os.environ.get("FOODGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        if os.environ.get("FOODGRAPH_TEST_MYSQL") == "required":
+            pytest.fail(f"Redis at {url} is unreachable: {error}")
+        pytest.skip(f"Redis at {url} is unreachable: {error}")
+    return url
+
+
+@pytest.mark.mysql_only
+@pytest.mark.django_db(transaction=True)
+def test_workers_sharing_redis_never_serve_a_menu_older_than_a_write(redis_url, manager, menu):
+    """Two server processes, as two workers or pods: a write through one is read at once
+    through the other, though both had the old menu cached."""
+    env = production_env(REDIS_URL=redis_url, CACHE_KEY_PREFIX=f"test-{uuid.uuid4().hex}")
+    with uvicorn(env) as one, uvicorn(env) as other:
+        for port in (one, other, one, other):
+            assert titles(graphql(port, MENU_PAGE))[0] == "Dish 0"
+        for n, port in enumerate((one, other, one)):
+            renamed = f"A dish renamed {n}"
+            body = graphql(
+                port,
+                "mutation($id: ID!, $title: String!) { updateMenuItem(input: "
+                "{id: $id, title: $title}) { ... on MenuItem { title } } }",
+                {"id": gid("MenuItem", menu[0].pk), "title": renamed},
+                token=create_access_token(manager)[0],
+            )
+            assert body == {"data": {"updateMenuItem": {"title": renamed}}}
+            assert titles(graphql(other, MENU_PAGE))[0] == renamed
+            assert titles(graphql(one, MENU_PAGE))[0] == renamed
+
+
+@pytest.mark.mysql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_server_keeps_its_database_connection_across_requests(menu):
+    """CONN_MAX_AGE under ASGI: one connection per process, not one per request."""
+    database = settings.DATABASES["default"]["NAME"]
+
+    def server_connections() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> "
+                "CONNECTION_ID()",
+                [database],
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    with uvicorn(production_env()) as port:
+        graphql(port, MENU_PAGE)
+        first = server_connections()
+        for _ in range(20):
+            assert titles(graphql(port, MENU_PAGE))
+        assert get(port, "/readyz") == (200, "ok")
+        assert server_connections() == first
+        assert len(first) == 1
+
+
+def titles(body: dict) -> list[str]:
+    return [edge["node"]["title"] for edge in body["data"]["menuItems"]["edges"]]

@@ -1,0 +1,95 @@
+"""Helpers for tests that run foodgraph as a real server process."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(name: str) -> str:
+    """The URL of database `name` on the test MySQL server."""
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"], safe="") + (
+        f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    )
+    return f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{name}"
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """The environment of a production server on the test database, trusting this
+    process's tokens."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]["NAME"]),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "JWT_SIGNING_KEY": settings.JWT_SIGNING_KEY,
+        **overrides,
+    }
+
+
+@contextmanager
+def uvicorn(env: dict[str, str]) -> Iterator[int]:
+    """A `uvicorn foodgraph.asgi:application` process, up; yields its port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        get(port, "/healthz", wait=True)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def get(port: int, path: str, *, wait: bool = False) -> tuple[int, str]:
+    """GET http://127.0.0.1:port/path; with `wait`, retried until the server answers."""
+    deadline = time.monotonic() + (15 if wait else 0)
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def graphql(
+    port: int, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    """POST a GraphQL request to the server on `port`; the response body."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"JWT {token}"
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
