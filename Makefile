@@ -19,7 +19,7 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 # Every manifest, the Secret examples too (kustomization.yaml is kustomize's, no API object).
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
-.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
+.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
 .PHONY: deploy-check k8s-validate hadolint
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make bench   load-test the production configuration on the local MySQL and Redis"
 
 # The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
 # the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
@@ -76,6 +77,11 @@ test: lint migrations-check deploy-check test-sqlite test-mysql
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
+
+# Load tests: wrk from Debian's packages, the local MySQL and Redis (see bench/run.py).
+bench: install
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run
 
 seed: install
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo

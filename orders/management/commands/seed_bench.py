@@ -1,7 +1,8 @@
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import User
@@ -26,9 +27,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--customers", type=int, default=1, help="Customers for checkouts.")
+        parser.add_argument(
+            "--force", action="store_true", help="Run even when DEBUG is off (production)."
+        )
 
     @transaction.atomic
-    def handle(self, *args: Any, customers: int = 1, **options: Any) -> None:
+    def handle(self, *args: Any, customers: int = 1, force: bool = False, **options: Any) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "Refusing to replace the menu and delete every order while DEBUG is off; "
+                "pass --force if this is a benchmark database."
+            )
         CartItem.objects.all().delete()
         Order.objects.all().delete()
         MenuItem.objects.all().delete()

@@ -1,0 +1,362 @@
+"""`make bench`: foodgraph in its production configuration, under load from wrk.
+
+    python -m bench.run [--seconds N] [--json PATH]
+
+On the local MySQL (BENCH_DATABASE_URL, a database of its own) with bench data (5 categories,
+200 items; customers with 20 orders of 3 items), one uvicorn worker with DEBUG off drives:
+the menu page with the response cache (Redis) and without it, a customer's orders page, and
+a checkout flow (three addToCart, then createOrderFromCart, one customer per connection).
+It prints req/s, p50 and p99, SQL queries per operation and the worker's RSS, as a table and
+as JSON. Timings vary with the machine: compare ratios taken in one run, never across runs.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/foodgraph_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+CONNECTIONS = 8  # as ../shared/peers/compare.sh
+CHECKOUT_CUSTOMERS = 4  # one wrk thread and connection each: each does its flow in order
+LEAK_CHECK_REQUESTS = (2_000, 20_000)
+
+SERVER_ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "bench-only-secret-key-" + uuid.uuid4().hex,
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    "FOODGRAPH_GRAPHIQL": "0",
+    "JWT_ACCESS_TOKEN_LIFETIME": "3600",
+}
+
+# wrk scripts. Every GraphQL error in a 200 answer is counted: a fast error is no result.
+COUNT_ERRORS = """
+errors = 0
+response = function(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"') or string.find(body, '"messages"') then
+    errors = errors + 1
+  end
+end
+setup = function(thread) table.insert(threads, thread) end
+threads = {}
+done = function(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("errors") end
+  io.write(string.format("graphql-errors %d\\n", total))
+end
+"""
+POST = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+
+
+def lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid Lua string literal here
+
+
+def post_script(query: str, token: str | None = None) -> str:
+    auth = f'wrk.headers["Authorization"] = {lua_string("JWT " + token)}\n' if token else ""
+    body = json.dumps({"query": query})
+    return POST + auth + f"wrk.body = {lua_string(body)}\n" + COUNT_ERRORS
+
+
+def checkout_script(tokens: list[str], item_ids: list[str]) -> str:
+    """Each thread is one customer: add three items, check out, again and again."""
+    steps = [json.dumps({"query": ADD_TO_CART, "variables": {"id": i}}) for i in item_ids[:3]]
+    steps.append(json.dumps({"query": CREATE_ORDER}))
+    return (
+        POST
+        + COUNT_ERRORS.replace(
+            "setup = function(thread) table.insert(threads, thread) end",
+            "tokens = {" + ",".join(lua_string(t) for t in tokens) + "}\n"
+            "setup = function(thread)\n"
+            "  table.insert(threads, thread)\n"
+            '  thread:set("token", tokens[#threads])\n'
+            "end",
+        )
+        + "steps = {"
+        + ",".join(lua_string(s) for s in steps)
+        + "}\nstep = 0\n"
+        "request = function()\n"
+        "  step = step % #steps + 1\n"
+        '  wrk.headers["Authorization"] = "JWT " .. token\n'
+        "  return wrk.format(nil, nil, nil, steps[step])\n"
+        "end\n"
+    )
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    import dj_database_url
+    import MySQLdb
+
+    db = dj_database_url.parse(DATABASE_URL)
+    server = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"], password=db["PASSWORD"]
+    )
+    with server.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{db['NAME']}` CHARACTER SET utf8mb4")
+    server.close()
+    manage("migrate", "-v0", env=env)
+    print(manage("seed_bench", "--force", f"--customers={CHECKOUT_CUSTOMERS + 1}", env=env).strip())
+
+
+@contextmanager
+def server(env: dict[str, str], port: int) -> Iterator[int]:
+    """One uvicorn worker, as the image runs it; yields its pid."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "foodgraph.asgi:application",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(
+            ["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}/readyz"], check=False
+        ).returncode:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wrk(script: str, port: int, seconds: float, threads: int = 1, connections: int = 0) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections or CONNECTIONS}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                file.name,
+                f"http://127.0.0.1:{port}/graphql",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"non_2xx": 0, "graphql_errors": 0}
+    for line in output.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(words[1])
+        elif words[:1] in (["50%"], ["99%"]):
+            result["p" + words[0].rstrip("%")] = milliseconds(words[1])
+        elif "requests in" in line:
+            result["requests"] = int(words[0])
+        elif line.strip().startswith("Non-2xx"):
+            result["non_2xx"] = int(words[-1])
+        elif line.startswith("graphql-errors"):
+            result["graphql_errors"] = int(words[1])
+    return result
+
+
+def milliseconds(value: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    raise ValueError(value)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def sql_per_operation(env: dict[str, str]) -> dict[str, int]:
+    """Queries each operation runs, counted in-process through the same ASGI application."""
+    code = """
+import json, django, httpx
+django.setup()
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from accounts.models import User
+from accounts.tokens import create_access_token
+from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
+from foodgraph.asgi import application
+from menu.models import MenuItem
+from strawberry import relay
+
+customer = User.objects.get(username="bench-customer")
+token = create_access_token(customer)[0]
+item = relay.to_base64("MenuItem", MenuItem.objects.order_by("pk").first().pk)
+
+async def post(query, variables=None, auth=True):
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        headers = {"Authorization": f"JWT {token}"} if auth else {}
+        body = {"query": query, "variables": variables or {}}
+        return (await client.post("/graphql", json=body, headers=headers)).json()
+
+counts = {}
+for name, query, variables, auth in [
+    ("menu page", MENU_PAGE, None, False),
+    ("orders page", ORDERS_PAGE, None, True),
+    ("addToCart", ADD_TO_CART, {"id": item}, True),
+    ("createOrderFromCart", CREATE_ORDER, None, True),
+]:
+    with CaptureQueriesContext(connection) as queries:
+        body = async_to_sync(post)(query, variables, auth)
+    assert "errors" not in body, body
+    counts[name] = len(queries)
+print(json.dumps(counts))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **env,
+            "DJANGO_SETTINGS_MODULE": "foodgraph.settings",
+            "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0",
+        },
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def tokens(env: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    """The orders page's customer token, the checkout customers' tokens, three item IDs."""
+    code = """
+import json, django
+django.setup()
+from accounts.models import User
+from accounts.tokens import create_access_token
+from menu.models import MenuItem
+from strawberry import relay
+users = User.objects.filter(username__startswith="bench-customer").order_by("pk")
+items = MenuItem.objects.order_by("pk")[:3]
+print(json.dumps({
+    "tokens": [create_access_token(user)[0] for user in users],
+    "items": [relay.to_base64("MenuItem", item.pk) for item in items],
+}))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "foodgraph.settings"},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(output.strip().splitlines()[-1])
+    return data["tokens"][0], data["tokens"][1:], data["items"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="Length of each load run.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
+    options = parser.parse_args()
+
+    static_root = tempfile.mkdtemp(prefix="foodgraph-bench-static-")
+    env = {**os.environ, **SERVER_ENV, "DJANGO_STATIC_ROOT": static_root}
+    prepare_database(env)
+    manage("collectstatic", "--noinput", "-v0", env=env)
+    sql = sql_per_operation(env)
+    prepare_database(env)  # the count's checkout left an order behind
+    orders_token, checkout_tokens, item_ids = tokens(env)
+
+    cached_env = {**env, "REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}
+    uncached_env = {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"}
+    results: dict[str, dict[str, Any]] = {}
+    with server(cached_env, options.port):
+        results["menu page, response cache"] = wrk(
+            post_script(MENU_PAGE), options.port, options.seconds
+        )
+    with server(uncached_env, options.port) as pid:
+        results["menu page, no cache"] = wrk(post_script(MENU_PAGE), options.port, options.seconds)
+        results["orders page"] = wrk(
+            post_script(ORDERS_PAGE, orders_token), options.port, options.seconds
+        )
+        results["checkout flow"] = wrk(
+            checkout_script(checkout_tokens, item_ids),
+            options.port,
+            options.seconds,
+            threads=len(checkout_tokens),
+            connections=len(checkout_tokens),
+        )
+        leak = leak_check(pid, options.port, post_script(MENU_PAGE))
+
+    sql["checkout flow (3 adds + order)"] = 3 * sql["addToCart"] + sql["createOrderFromCart"]
+    report = {"results": results, "sql_per_operation": sql, "rss": leak}
+    print_table(report)
+    options.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nJSON: {options.json}")
+
+
+def leak_check(pid: int, port: int, script: str) -> dict[str, float]:
+    """The worker's RSS once it has served 2,000 and then 20,000 requests in all."""
+    served = 0
+    rss: dict[str, float] = {}
+    for target in LEAK_CHECK_REQUESTS:
+        while served < target:
+            served += wrk(script, port, 3)["requests"]
+        rss[f"after {served} requests (MiB)"] = round(rss_mib(pid), 1)
+    first, last = rss.values()
+    rss["growth"] = round(last / first - 1, 3)
+    return rss
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"\n{'operation':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, row in report["results"].items():
+        errors = row["non_2xx"] + row["graphql_errors"]
+        print(f"{name:<28} {row['rps']:9.1f} {row['p50']:8.2f} {row['p99']:8.2f} {errors:7d}")
+    menu = report["results"]["menu page, no cache"]["rps"]
+    orders = report["results"]["orders page"]["rps"]
+    print(f"\norders page / uncached menu page: {orders / menu:.2f}")
+    print("\nSQL queries per operation:")
+    for name, count in report["sql_per_operation"].items():
+        print(f"  {name:<34} {count}")
+    print("\nworker RSS:")
+    for name, value in report["rss"].items():
+        print(f"  {name:<34} {value}")
+
+
+if __name__ == "__main__":
+    main()
