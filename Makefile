@@ -28,20 +28,49 @@ help:
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
 
-# The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
-# the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
-$(BIN)/.installed: pyproject.toml
+# The virtualenv, from the hash-checked lock (`make lock` writes it from pyproject.toml), then
+# the project itself without dependencies; `pip check` catches a lock that misses a dependency.
+# mysqlclient (the `mysql` extra) needs the MariaDB client headers: installed with apt-get where
+# we may, else the lock is installed without it and MySQL runs are skipped.
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	if ! pkg-config --exists libmariadb mysqlclient 2>/dev/null && command -v apt-get >/dev/null \
 	   && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; fi
-	$(BIN)/pip install -q -e '.[dev,mysql]' || { \
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock || { \
 	  echo "mysqlclient did not build (needs libmariadb-dev and pkg-config): SQLite only"; \
-	  $(BIN)/pip install -q -e '.[dev]'; }
+	  awk '/^mysqlclient==/ {skip = 1; next} skip && /^ / {next} {skip = 0; print}' \
+	    requirements-dev.lock > $(VENV)/requirements-sqlite.lock; \
+	  $(BIN)/pip install -q --require-hashes -r $(VENV)/requirements-sqlite.lock; }
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
-install: $(BIN)/.installed
+# GraphiQL's assets and the codegen tools, exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# GraphiQL's browser files, copied from node_modules into graphiql/dist/ (a STATICFILES_DIRS).
+graphiql/dist/.copied: node_modules/.installed graphiql/copy-assets.mjs
+	npm run --silent graphiql-assets
+	touch $@
+
+install: $(BIN)/.installed graphiql/dist/.copied
+
+# Regenerate the Python locks from pyproject.toml: after changing a dependency or its range,
+# and to take upgrades. The image installs requirements.lock (runtime and mysql), `make install`
+# and CI requirements-dev.lock (the dev extra too), with the same versions in both. Versions
+# already locked are kept; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest allowed.
+UV_VERSION := 0.13.9
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(UV_COMPILE) --extra dev --extra mysql -o requirements-dev.lock
+	$(UV_COMPILE) --extra mysql -c requirements-dev.lock -o requirements.lock
 
 run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate
