@@ -20,13 +20,15 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
-.PHONY: deploy-check k8s-validate hadolint
+.PHONY: deploy-check k8s-validate hadolint lock codegen codegen-check compose-check
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
 	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
+	@echo "make lock    regenerate requirements*.lock from pyproject.toml"
 
 # The virtualenv, from the hash-checked lock (`make lock` writes it from pyproject.toml), then
 # the project itself without dependencies; `pip check` catches a lock that misses a dependency.
@@ -99,9 +101,21 @@ k8s-validate: install
 hadolint: install
 	$(BIN)/hadolint Dockerfile
 
-deploy-check: k8s-validate hadolint
+deploy-check: k8s-validate hadolint compose-check
 
-test: lint migrations-check deploy-check test-sqlite test-mysql
+# docker-compose.yml against the Compose Specification's JSON schema (no Docker engine needed).
+compose-check: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+# Typed clients: TypeScript types for clients/operations/ from the committed schema.graphql.
+codegen: node_modules/.installed
+	npm run --silent codegen
+# Fails when an operation no longer validates against schema.graphql, or when the committed
+# clients/generated/ differs from what the schema and operations generate (run `make codegen`).
+codegen-check: node_modules/.installed
+	npm run --silent codegen:check
+
+test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
