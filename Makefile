@@ -20,12 +20,12 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
-.PHONY: deploy-check k8s-validate hadolint lock codegen codegen-check compose-check
+.PHONY: deploy-check k8s-validate hadolint lock codegen codegen-check compose-check chromium
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
 	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
-	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
+	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/, compose check"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
 	@echo "make lock    regenerate requirements*.lock from pyproject.toml"
@@ -86,7 +86,13 @@ lint: install
 migrations-check: install
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
-test-sqlite: install
+# Debian's Chromium, which the GraphiQL browser test drives (Playwright downloads no browser).
+chromium:
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  >/dev/null; } || { echo "the browser test needs Chromium: apt-get install chromium"; exit 1; }
+
+test-sqlite: install chromium
 	@echo "== tests on SQLite =="
 	$(TEST_ENV) DATABASE_URL= $(BIN)/pytest
 
