@@ -24,7 +24,8 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
-from playwright.sync_api import Page, Request, Route, sync_playwright
+from playwright.sync_api import Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(settings.BASE_DIR)
 CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -153,6 +154,18 @@ def page(server: str) -> Iterator[tuple[Page, list[str], list[str]]]:
             browser.close()
 
 
+def open_graphiql(page: Page, server: str, elsewhere: list[str]) -> None:
+    response = page.goto(f"{server}/graphql")
+    assert response is not None
+    assert response.status == 200
+    try:
+        page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=15_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(
+            f"GraphiQL did not render; requests it tried beyond foodgraph: {elsewhere}"
+        ) from None
+
+
 def replace_editor_text(page: Page, editor: str, text: str) -> None:
     """Select everything in a GraphiQL editor and type `text` over it."""
     page.locator(f"{editor} .CodeMirror").click()
@@ -180,10 +193,7 @@ def test_graphiql_runs_a_query_from_its_editor_and_shows_the_result(
     expected = post_graphql(server, QUERY)
     assert expected["data"]["categories"], "the demo menu has categories"
 
-    response = browser_page.goto(f"{server}/graphql")
-    assert response is not None
-    assert response.status == 200
-    browser_page.wait_for_selector(".graphiql-query-editor .CodeMirror")
+    open_graphiql(browser_page, server, elsewhere)
     replace_editor_text(browser_page, ".graphiql-query-editor", QUERY)
     browser_page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
 
@@ -195,7 +205,7 @@ def test_graphiql_runs_a_query_from_its_editor_and_shows_the_result(
     browser_page.get_by_role("button", name="Show Documentation Explorer").click()
     docs = browser_page.locator(".graphiql-doc-explorer")
     docs.get_by_text("Query", exact=True).first.click()
-    assert docs.get_by_text("menuItems", exact=True).first.is_visible()
+    expect(docs.get_by_text("menuItems", exact=True).first).to_be_visible()
 
     assert elsewhere == [], "the page must need nothing but foodgraph itself"
     assert errors == []
@@ -211,8 +221,7 @@ def test_graphiql_sends_the_headers_editors_token(
     )
     token = sign_in["data"]["tokenAuth"]["token"]
 
-    browser_page.goto(f"{server}/graphql")
-    browser_page.wait_for_selector(".graphiql-query-editor .CodeMirror")
+    open_graphiql(browser_page, server, elsewhere)
     replace_editor_text(browser_page, ".graphiql-query-editor", "{ me { username roles } }")
     browser_page.get_by_role("button", name="Headers", exact=True).click()
     replace_editor_text(
