@@ -24,7 +24,7 @@ K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sor
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
-	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
+	@echo "make test    ruff, migration, deploy and codegen checks, the tests on SQLite and MySQL"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/, compose check"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
