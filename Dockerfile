@@ -1,8 +1,19 @@
 # foodgraph's production image: `docker build -t foodgraph:0.1.0 .` (see README, Deployment).
-# Two stages: the builder compiles the dependencies (mysqlclient needs a compiler and the
-# MariaDB headers) into a virtualenv; the runtime stage gets that virtualenv, the MariaDB client
-# library, the app's source and its collected static files, and no build tools.
+# Three stages: `assets` takes GraphiQL's browser files from npm (package-lock.json); the
+# builder compiles the dependencies (mysqlclient needs a compiler and the MariaDB headers) into
+# a virtualenv; the runtime stage gets that virtualenv, the MariaDB client library, the app's
+# source and its collected static files, and no build tools.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+# The lock's exact versions and integrity hashes; the codegen tools (devDependencies) are not
+# needed here.
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY graphiql/copy-assets.mjs graphiql/
+RUN node graphiql/copy-assets.mjs
 
 FROM ${PYTHON_IMAGE} AS builder
 # Debian versions are not pinned: the base image is pinned, and a rebuild should pick up the
@@ -12,14 +23,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev libmariadb-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-COPY pyproject.toml ./
-# Dependencies only, read from pyproject.toml (the version ranges live there), so this layer is
-# rebuilt when they change and not on every change to the code.
-RUN python -c "import tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(project['dependencies'] + project['optional-dependencies']['mysql']))" \
-        > requirements.txt \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+COPY requirements.lock ./
+# Dependencies only, the exact versions and hashes of requirements.lock (`make lock` writes it
+# from pyproject.toml), so this layer is rebuilt when they change and not on every code change.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
 # Only the shared library mysqlclient links against. Not pinned, as in the builder.
@@ -40,6 +48,7 @@ COPY foodgraph ./foodgraph
 COPY accounts ./accounts
 COPY menu ./menu
 COPY orders ./orders
+COPY --from=assets /assets/graphiql/dist ./graphiql/dist
 # Hashed, compressed static files, served by whitenoise with far-future cache headers. The key
 # exists only for this command (settings refuse to load without one when DEBUG is off).
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \

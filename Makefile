@@ -20,29 +20,60 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
-.PHONY: deploy-check k8s-validate hadolint
+.PHONY: deploy-check k8s-validate hadolint lock codegen codegen-check compose-check chromium
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
-	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
-	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
+	@echo "make test    ruff, migration, deploy and codegen checks, the tests on SQLite and MySQL"
+	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/, compose check"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
+	@echo "make lock    regenerate requirements*.lock from pyproject.toml"
 	@echo "make bench   load-test the production configuration on the local MySQL and Redis"
 
-# The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
-# the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
-$(BIN)/.installed: pyproject.toml
+# The virtualenv, from the hash-checked lock (`make lock` writes it from pyproject.toml), then
+# the project itself without dependencies; `pip check` catches a lock that misses a dependency.
+# mysqlclient (the `mysql` extra) needs the MariaDB client headers: installed with apt-get where
+# we may, else the lock is installed without it and MySQL runs are skipped.
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	if ! pkg-config --exists libmariadb mysqlclient 2>/dev/null && command -v apt-get >/dev/null \
 	   && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; fi
-	$(BIN)/pip install -q -e '.[dev,mysql]' || { \
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock || { \
 	  echo "mysqlclient did not build (needs libmariadb-dev and pkg-config): SQLite only"; \
-	  $(BIN)/pip install -q -e '.[dev]'; }
+	  awk '/^mysqlclient==/ {skip = 1; next} skip && /^ / {next} {skip = 0; print}' \
+	    requirements-dev.lock > $(VENV)/requirements-sqlite.lock; \
+	  $(BIN)/pip install -q --require-hashes -r $(VENV)/requirements-sqlite.lock; }
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
-install: $(BIN)/.installed
+# GraphiQL's assets and the codegen tools, exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# GraphiQL's browser files, copied from node_modules into graphiql/dist/ (a STATICFILES_DIRS).
+graphiql/dist/.copied: node_modules/.installed graphiql/copy-assets.mjs
+	npm run --silent graphiql-assets
+	touch $@
+
+install: $(BIN)/.installed graphiql/dist/.copied
+
+# Regenerate the Python locks from pyproject.toml: after changing a dependency or its range,
+# and to take upgrades. The image installs requirements.lock (runtime and mysql), `make install`
+# and CI requirements-dev.lock (the dev extra too), with the same versions in both. Versions
+# already locked are kept; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest allowed.
+UV_VERSION := 0.13.9
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(UV_COMPILE) --extra dev --extra mysql -o requirements-dev.lock
+	$(UV_COMPILE) --extra mysql -c requirements-dev.lock -o requirements.lock
 
 run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate
@@ -56,7 +87,13 @@ lint: install
 migrations-check: install
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
-test-sqlite: install
+# Debian's Chromium, which the GraphiQL browser test drives (Playwright downloads no browser).
+chromium:
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  >/dev/null; } || { echo "the browser test needs Chromium: apt-get install chromium"; exit 1; }
+
+test-sqlite: install chromium
 	@echo "== tests on SQLite =="
 	$(TEST_ENV) DATABASE_URL= $(BIN)/pytest
 
@@ -71,9 +108,21 @@ k8s-validate: install
 hadolint: install
 	$(BIN)/hadolint Dockerfile
 
-deploy-check: k8s-validate hadolint
+deploy-check: k8s-validate hadolint compose-check
 
-test: lint migrations-check deploy-check test-sqlite test-mysql
+# docker-compose.yml against the Compose Specification's JSON schema (no Docker engine needed).
+compose-check: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+# Typed clients: TypeScript types for clients/operations/ from the committed schema.graphql.
+codegen: node_modules/.installed
+	npm run --silent codegen
+# Fails when an operation no longer validates against schema.graphql, or when the committed
+# clients/generated/ differs from what the schema and operations generate (run `make codegen`).
+codegen-check: node_modules/.installed
+	npm run --silent codegen:check
+
+test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql

@@ -94,7 +94,8 @@ ASGI_APPLICATION = "foodgraph.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # graphql/graphiql.html: GraphiQL from our own static files (no CDN).
+        "DIRS": [BASE_DIR / "foodgraph" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -151,6 +152,8 @@ STATIC_URL = "static/"
 # The image bakes collectstatic output into /app/staticfiles; the deploy rehearsal collects
 # into a temporary directory instead.
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# GraphiQL's files, copied from npm packages by `make install` (graphiql/copy-assets.mjs).
+STATICFILES_DIRS = [("graphiql", BASE_DIR / "graphiql" / "dist")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,238 @@
+"""GraphiQL in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+The server is started as the image runs it: uvicorn with DEBUG off, static files collected
+into a STATIC_ROOT (hashed names, manifest) and served by whitenoise, on its own SQLite
+database with the demo data. The browser may reach only that server, so a page that still
+needed a CDN would fail here as it would on a cluster without internet access.
+
+The screenshot goes to test-artifacts/graphiql.png (FOODGRAPH_TEST_ARTIFACTS overrides the
+directory).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+from playwright.sync_api import Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+ROOT = Path(settings.BASE_DIR)
+CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("FOODGRAPH_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+# Headless, as root, and quiet: without the background-networking flags Chromium keeps
+# trying to reach Google's hosts, which a machine without internet access refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+QUERY = "{ categories { title } }"
+
+# The server has its own SQLite database, whichever database the suite runs on: one run is
+# enough, and it is the SQLite one.
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="runs once, in the SQLite run (its server has its own)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a production-mode foodgraph with the demo data."""
+    tmp = tmp_path_factory.mktemp("graphiql-server")
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "browser-test-only-secret-key-0123456789abcdef",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_STATIC_ROOT": str(tmp / "static"),
+        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        "FOODGRAPH_GRAPHIQL": "1",
+    }
+    for command in (
+        ["migrate", "--noinput", "-v0"],
+        ["seed_demo", "--force"],
+        # As the Dockerfile does: hashed, compressed files and their manifest.
+        ["collectstatic", "--noinput", "-v0"],
+    ):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    log = tmp / "web.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "foodgraph.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base_url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"server did not start:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def post_graphql(base_url: str, query: str, headers: dict[str, str] | None = None) -> Any:
+    response = httpx.post(f"{base_url}/graphql", json={"query": query}, headers=headers)
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """A Chromium page that may reach only `server`; with the URLs it tried elsewhere and the
+    page's JavaScript errors."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (make install does)")
+    elsewhere: list[str] = []
+    errors: list[str] = []
+    own_origin = urlsplit(server).netloc
+
+    def only_our_server(route: Route, request: Request) -> None:
+        if urlsplit(request.url).netloc == own_origin:
+            route.continue_()
+        else:
+            elsewhere.append(request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            browser_page = browser.new_page(viewport={"width": 1400, "height": 900})
+            browser_page.route("**/*", only_our_server)
+            browser_page.on("pageerror", lambda error: errors.append(str(error)))
+            yield browser_page, elsewhere, errors
+        finally:
+            browser.close()
+
+
+def open_graphiql(page: Page, server: str, elsewhere: list[str]) -> None:
+    response = page.goto(f"{server}/graphql")
+    assert response is not None
+    assert response.status == 200
+    try:
+        page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=15_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(
+            f"GraphiQL did not render; requests it tried beyond foodgraph: {elsewhere}"
+        ) from None
+
+
+def replace_editor_text(page: Page, editor: str, text: str) -> None:
+    """Select everything in a GraphiQL editor and type `text` over it."""
+    page.locator(f"{editor} .CodeMirror").click()
+    page.keyboard.press("Control+A")
+    # insert_text, not typing key by key: the editor closes brackets as they are typed.
+    page.keyboard.insert_text(text)
+
+
+def result_pane(page: Page, containing: str) -> Any:
+    """The JSON in the result pane, once it contains `containing`."""
+    result = page.locator(".graphiql-response .CodeMirror")
+    page.wait_for_function(
+        "text => document.querySelector('.graphiql-response .CodeMirror')"
+        ".CodeMirror.getValue().includes(text)",
+        arg=containing,
+        timeout=15_000,
+    )
+    return json.loads(result.evaluate("element => element.CodeMirror.getValue()"))
+
+
+def test_graphiql_runs_a_query_from_its_editor_and_shows_the_result(
+    server: str, page: tuple[Page, list[str], list[str]]
+) -> None:
+    browser_page, elsewhere, errors = page
+    expected = post_graphql(server, QUERY)
+    assert expected["data"]["categories"], "the demo menu has categories"
+
+    open_graphiql(browser_page, server, elsewhere)
+    replace_editor_text(browser_page, ".graphiql-query-editor", QUERY)
+    browser_page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+
+    assert result_pane(browser_page, '"categories"') == expected
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser_page.screenshot(path=ARTIFACTS / "graphiql.png")
+
+    # The documentation explorer reads the schema the page fetched by introspection.
+    browser_page.get_by_role("button", name="Show Documentation Explorer").click()
+    docs = browser_page.locator(".graphiql-doc-explorer")
+    docs.get_by_text("Query", exact=True).first.click()
+    expect(docs.get_by_text("menuItems", exact=True).first).to_be_visible()
+
+    assert elsewhere == [], "the page must need nothing but foodgraph itself"
+    assert errors == []
+
+
+def test_graphiql_sends_the_headers_editors_token(
+    server: str, page: tuple[Page, list[str], list[str]]
+) -> None:
+    browser_page, elsewhere, errors = page
+    sign_in = post_graphql(
+        server,
+        'mutation { tokenAuth(username: "manager", password: "demo-manager-pass") { token } }',
+    )
+    token = sign_in["data"]["tokenAuth"]["token"]
+
+    open_graphiql(browser_page, server, elsewhere)
+    replace_editor_text(browser_page, ".graphiql-query-editor", "{ me { username roles } }")
+    browser_page.get_by_role("button", name="Headers", exact=True).click()
+    replace_editor_text(
+        browser_page,
+        ".graphiql-editor-tool .graphiql-editor:not(.hidden)",
+        json.dumps({"Authorization": f"JWT {token}"}),
+    )
+    browser_page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+
+    assert result_pane(browser_page, '"me"') == {
+        "data": {"me": {"username": "manager", "roles": ["MANAGER"]}}
+    }
+    assert elsewhere == []
+    assert errors == []
