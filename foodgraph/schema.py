@@ -1,15 +1,44 @@
-"""The one GraphQL schema: it only joins the apps' Query and Mutation parts."""
+"""The one GraphQL schema: it joins the apps' Query and Mutation parts, and sets its guards.
+
+Guards (all from settings): limits on a document's tokens, depth and aliases, checked before
+anything executes; introspection and "did you mean" suggestions that can be switched off; and
+unexpected faults masked for clients, logged with the request's id.
+"""
+
+import logging
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any
 
 from django.conf import settings
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+from graphql.validation import ValidationContext, ValidationRule
 from strawberry import Schema
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 import accounts.schema
 import menu.schema
 import orders.schema
+
+logger = logging.getLogger("foodgraph.errors")
+
+INTERNAL_ERROR_MESSAGE = "Internal server error."
+# A document over one of the limits: too many tokens, too deep, too many aliases.
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
+TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -17,24 +46,129 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
+def request_id_of(execution_context: ExecutionContext | None) -> str | None:
+    request = getattr(getattr(execution_context, "context", None), "request", None)
+    return getattr(request, "request_id", None)
+
+
+class FoodgraphSchema(Schema):
+    """Logs faults (with the request id), and gives every other error an `extensions.code`."""
+
+    def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
+        self.hide_suggestions = hide_suggestions
+        super().__init__(*args, **kwargs)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if is_unexpected(error):
+                logger.error(
+                    "Unexpected error in %s (request id %s)",
+                    ".".join(map(str, error.path or [])) or "the operation",
+                    request_id_of(execution_context),
+                    exc_info=error.original_error,
+                )
+                continue
+            if self.hide_suggestions and " Did you mean " in error.message:
+                # Suggestions name fields, arguments, types and enum values: introspection
+                # by another door. Strawberry's own switch only covers field names.
+                error.message = error.message.split(" Did you mean ")[0]
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": _code_for(error)}
+
+
+def _code_for(error: GraphQLError) -> str:
+    syntax_error = isinstance(error.original_error or error, GraphQLSyntaxError)
+    if syntax_error:
+        return QUERY_TOO_COMPLEX if TOKEN_LIMIT_MESSAGE in error.message else "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+class MaskFaults(MaskErrors):
+    """A fault becomes a generic error that carries the request id, to find it in the logs."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {
+            "code": "INTERNAL_SERVER_ERROR",
+            "requestId": request_id_of(self.execution_context),
+        }
+        return masked
+
+
+@cache
+def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
+    """`rule`, its errors carrying `code` (strawberry's limiters give none)."""
+
+    def add_code(error: GraphQLError) -> GraphQLError:
+        error.extensions = {**(error.extensions or {}), "code": code}
+        return error
+
+    class CodedRule(rule):  # type: ignore[misc, valid-type]
+        def __init__(self, context: ValidationContext) -> None:
+            # The limiters report from __init__, straight to the context: code those too.
+            report = context.report_error
+            context.report_error = lambda error: report(add_code(error))  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                del context.report_error
+
+        def report_error(self, error: GraphQLError) -> None:
+            super().report_error(add_code(error))
+
+    return CodedRule
+
+
+def coded(make: Callable[[], AddValidationRules], code: str) -> Callable[[], SchemaExtension]:
+    """A factory of the extension `make` builds, its errors coded (one instance per request)."""
+
+    def factory() -> SchemaExtension:
+        extension = make()
+        extension.validation_rules = [with_code(rule, code) for rule in extension.validation_rules]
+        return extension
+
+    return factory
+
+
 Query = merge_types("Query", (accounts.schema.Query, menu.schema.Query, orders.schema.Query))
 Mutation = merge_types(
     "Mutation", (accounts.schema.Mutation, menu.schema.Mutation, orders.schema.Mutation)
 )
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[
+
+def build_schema() -> Schema:
+    """The schema with the guards that settings ask for.
+
+    Built once per process (strawberry_django's types bind to one schema): a test of other
+    settings runs another process.
+    """
+    introspection = settings.GRAPHQL_INTROSPECTION
+    max_tokens, max_depth = settings.GRAPHQL_MAX_TOKENS, settings.GRAPHQL_MAX_DEPTH
+    max_aliases = settings.GRAPHQL_MAX_ALIASES
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
+        coded(partial(QueryDepthLimiter, max_depth=max_depth), QUERY_TOO_COMPLEX),
+        coded(partial(MaxAliasesLimiter, max_alias_count=max_aliases), QUERY_TOO_COMPLEX),
         DjangoOptimizerExtension,
-        *(
-            []
-            if settings.DEBUG
-            else [
-                lambda: MaskErrors(
-                    should_mask_error=is_unexpected, error_message="Internal server error."
-                )
-            ]
-        ),
-    ],
-)
+    ]
+    if not introspection:
+        extensions.append(coded(DisableIntrospection, "INTROSPECTION_DISABLED"))
+    if not settings.DEBUG:
+        extensions.append(MaskFaults)
+    return FoodgraphSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not introspection),
+        hide_suggestions=not introspection,
+    )
+
+
+schema = build_schema()

@@ -166,6 +166,19 @@ JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY", "") or SECRET_KEY
 
 # GraphQL
 GRAPHIQL = env_bool("FOODGRAPH_GRAPHIQL", True)
+# Introspection, and the "did you mean" hints that leak the same names; off in production.
+GRAPHQL_INTROSPECTION = env_bool("FOODGRAPH_INTROSPECTION", True)
+# Limits on one document, checked before it runs: lexical tokens, selection depth, aliases.
+GRAPHQL_MAX_TOKENS = env_int("FOODGRAPH_MAX_TOKENS", 1000)
+GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("FOODGRAPH_MAX_ALIASES", 30)
+# Largest /graphql request body, bytes (a 413 beyond it).
+GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
+# tokenAuth failures allowed per username and per client address within the window (seconds),
+# before further attempts are refused with RATE_LIMITED until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env_int("FOODGRAPH_LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("FOODGRAPH_LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = env_int("FOODGRAPH_LOGIN_FAILURE_WINDOW", 300)
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,

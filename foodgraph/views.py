@@ -1,6 +1,10 @@
+import re
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from cross_web import HTTPException
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -10,6 +14,8 @@ from accounts.services import user_for_access_token
 from foodgraph.errors import Unauthenticated
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class GraphQLView(AsyncGraphQLView):
@@ -20,6 +26,14 @@ class GraphQLView(AsyncGraphQLView):
     """
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        request.request_id = request_id_for(request)
+        response = await self.dispatch_with_id(request)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+    async def dispatch_with_id(self, request: HttpRequest) -> HttpResponseBase:
+        if too_large(request):
+            return request_error(413, "Request body too large.", "PAYLOAD_TOO_LARGE")
         try:
             request.user = await authenticate_header(request.headers.get("Authorization", ""))
         except Unauthenticated as error:
@@ -27,7 +41,41 @@ class GraphQLView(AsyncGraphQLView):
             response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
             response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
-        return await super().dispatch(request, *args, **kwargs)
+        try:
+            return await self.run(request=request)
+        except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
+            return request_error(error.status_code, error.reason, "BAD_REQUEST")
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = super().decode_json(data)
+        # A list is a batch, which strawberry refuses with its own message; other non-objects
+        # would reach strawberry's `data.get(...)` as a 500.
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return decoded
+
+
+def request_id_for(request: HttpRequest) -> str:
+    """The caller's X-Request-ID when it is a sane token (a proxy's), else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+
+
+def too_large(request: HttpRequest) -> bool:
+    limit = settings.GRAPHQL_MAX_BODY_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    # Without a Content-Length (chunked), the ASGI handler has already spooled the body.
+    return declared > limit or (request.method == "POST" and len(request.body) > limit)
+
+
+def request_error(status: int, message: str, code: str) -> JsonResponse:
+    return JsonResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        status=status,
+    )
 
 
 async def authenticate_header(header: str) -> Any:
