@@ -39,6 +39,8 @@ INTERNAL_ERROR_MESSAGE = "Internal server error."
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
+# How graphql-core words a result that does not fit the schema.
+SCHEMA_BREAKS = ("Cannot return null for non-nullable field", "Expected value of type")
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -76,9 +78,22 @@ class FoodgraphSchema(Schema):
                 error.message = error.message.split(" Did you mean ")[0]
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": _code_for(error)}
+                if error.extensions["code"] == "INTERNAL_SERVER_ERROR":
+                    logger.error(
+                        "Server broke the schema in %s (request id %s): %s",
+                        ".".join(map(str, error.path or [])),
+                        request_id_of(execution_context),
+                        error.message,
+                    )
 
 
 def _code_for(error: GraphQLError) -> str:
+    if error.path:
+        # Raised by graphql-core while executing, not by us: either the server broke its own
+        # schema (a null in a non-null field, an object of the wrong type), or an argument
+        # failed its scalar's parsing (a malformed ID).
+        broke_schema = error.message.startswith(SCHEMA_BREAKS)
+        return "INTERNAL_SERVER_ERROR" if broke_schema else "BAD_USER_INPUT"
     syntax_error = isinstance(error.original_error or error, GraphQLSyntaxError)
     if syntax_error:
         return QUERY_TOO_COMPLEX if TOKEN_LIMIT_MESSAGE in error.message else "GRAPHQL_PARSE_FAILED"

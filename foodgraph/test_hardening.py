@@ -187,6 +187,9 @@ def test_parse_and_validation_errors_carry_codes(gql):
     assert invalid["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     variable = gql.execute("query($id: ID!) { menuItem(id: $id) { id } }", {"id": None})
     assert variable["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # An argument its scalar refuses while executing (not a fault, not a schema break).
+    malformed_id = gql.execute('{ menuItem(id: "not-an-id") { id } }')["errors"][0]
+    assert malformed_id["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 def test_introspection_and_suggestions_are_on_by_default(gql):
