@@ -19,7 +19,7 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 # Every manifest, the Secret examples too (kustomization.yaml is kustomize's, no API object).
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
-.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
+.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed stress
 .PHONY: deploy-check k8s-validate hadolint
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make stress  fuzz the API with schemathesis at length, on MySQL (FUZZ_EXAMPLES per role)"
 
 # The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
 # the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
@@ -73,6 +74,17 @@ hadolint: install
 deploy-check: k8s-validate hadolint
 
 test: lint migrations-check deploy-check test-sqlite test-mysql
+
+# schemathesis at length on MySQL: FUZZ_EXAMPLES generated operations for each of the five
+# actors (anonymous and each role), new ones every run; the figures land in the report file.
+FUZZ_EXAMPLES ?= 400
+FUZZ_REPORT := $(VENV)/fuzz-report.json
+stress: install
+	@echo "== fuzzing: $(FUZZ_EXAMPLES) operations per actor on MySQL ($(MYSQL_TEST_URL)) =="
+	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
+	  FOODGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FOODGRAPH_FUZZ_RANDOM=1 \
+	  FOODGRAPH_FUZZ_REPORT=$(FUZZ_REPORT) $(BIN)/pytest -q foodgraph/test_fuzz.py
+	cat $(FUZZ_REPORT)
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
