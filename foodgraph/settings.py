@@ -157,7 +157,9 @@ STORAGES = {
 # CORS for browser frontends, on the API only.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/graphql/?$"
-CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-request-id"]
+# Browser code may read the request id (to quote it) and the sign-in limiter's hint.
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 
 # JWT (see accounts/tokens.py). Lifetimes in seconds.
 JWT_ACCESS_TOKEN_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_TOKEN_LIFETIME", 5 * 60))

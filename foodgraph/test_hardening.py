@@ -208,6 +208,23 @@ class TestRequestId:
         response = gql.post("{ me { id } }", headers=headers)
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
+    def test_browsers_may_send_and_read_it(self, gql, settings):
+        settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+        origin = {"Origin": "https://app.example"}
+        preflight = gql.request(
+            "OPTIONS",
+            "/graphql",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-request-id",
+            },
+        )
+        assert "x-request-id" in preflight.headers["Access-Control-Allow-Headers"]
+        response = gql.post("{ me { id } }", headers=origin)
+        exposed = response.headers["Access-Control-Expose-Headers"]
+        assert {"X-Request-ID", "Retry-After"} <= {h.strip() for h in exposed.split(",")}
+
     def test_refusals_carry_one_too(self, gql):
         response = gql.post("{ me { id } }", headers={"Authorization": "JWT nonsense"})
         assert response.status_code == 401
