@@ -301,7 +301,10 @@ class TestProductionMode:
         ("document", "message"),
         [
             ("{ mee }", "Cannot query field 'mee' on type 'Query'."),
-            ("{ me(usernme: 1) { id } }", "Unknown argument 'usernme' on field 'Query.me'."),
+            (
+                "{ menuItems(frist: 1) { totalCount } }",
+                "Unknown argument 'frist' on field 'Query.menuItems'.",
+            ),
             ("{ users(filters: {role: ADMN}) { totalCount } }", "Value 'ADMN' does not exist"),
             ("query($x: Strin) { menuItem(id: $x) { id } }", "Unknown type 'Strin'."),
         ],
