@@ -11,7 +11,17 @@ from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from graphql.validation import ValidationContext, ValidationRule
 from strawberry import Schema
 from strawberry.extensions import (
@@ -117,6 +127,61 @@ class MaskFaults(MaskErrors):
         return masked
 
 
+def expanded_field_count(document: DocumentNode) -> int:
+    """The fields a document selects with every fragment spread expanded, counted without
+    expanding them: each fragment is sized once, so a chain of fragments that each spread the
+    previous one twice costs its length here, not 2 to that power."""
+    fragments = {
+        node.name.value: node
+        for node in document.definitions
+        if isinstance(node, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+
+    def fragment_size(name: str) -> int:
+        if name not in sizes:
+            sizes[name] = 0  # a cycle adds nothing here: NoFragmentCyclesRule refuses it
+            fragment = fragments.get(name)
+            sizes[name] = size(fragment.selection_set) if fragment else 0
+        return sizes[name]
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += fragment_size(selection.name.value)
+        return total
+
+    return sum(
+        size(node.selection_set)
+        for node in document.definitions
+        if isinstance(node, OperationDefinitionNode)
+    )
+
+
+def too_many_fields(context: ValidationContext) -> bool:
+    return expanded_field_count(context.document) > settings.GRAPHQL_MAX_FIELDS
+
+
+class MaxFieldsRule(ValidationRule):
+    """Refuses a document that selects too many fields once its fragments are expanded."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        if too_many_fields(context):
+            limit = settings.GRAPHQL_MAX_FIELDS
+            self.report_error(
+                GraphQLError(
+                    f"The document selects more than {limit} fields with its fragments expanded.",
+                    extensions={"code": QUERY_TOO_COMPLEX},
+                )
+            )
+
+
 @cache
 def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
     """`rule`, its errors carrying `code` (strawberry's limiters give none)."""
@@ -127,6 +192,11 @@ def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
 
     class CodedRule(rule):  # type: ignore[misc, valid-type]
         def __init__(self, context: ValidationContext) -> None:
+            if too_many_fields(context):
+                # Strawberry's limiters expand every fragment spread, which is exponential in
+                # a chain of fragments: MaxFieldsRule refuses such a document instead.
+                ValidationRule.__init__(self, context)
+                return
             # The limiters report from __init__, straight to the context: code those too.
             report = context.report_error
             context.report_error = lambda error: report(add_code(error))  # type: ignore[method-assign]
@@ -171,6 +241,7 @@ def build_schema() -> Schema:
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         coded(partial(QueryDepthLimiter, max_depth=max_depth), QUERY_TOO_COMPLEX),
         coded(partial(MaxAliasesLimiter, max_alias_count=max_aliases), QUERY_TOO_COMPLEX),
+        partial(AddValidationRules, [MaxFieldsRule]),
         DjangoOptimizerExtension,
     ]
     if not introspection:

@@ -174,6 +174,8 @@ GRAPHQL_INTROSPECTION = env_bool("FOODGRAPH_INTROSPECTION", True)
 GRAPHQL_MAX_TOKENS = env_int("FOODGRAPH_MAX_TOKENS", 1000)
 GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)
 GRAPHQL_MAX_ALIASES = env_int("FOODGRAPH_MAX_ALIASES", 30)
+# Fields selected with every fragment expanded (a chain of fragments can multiply them).
+GRAPHQL_MAX_FIELDS = env_int("FOODGRAPH_MAX_FIELDS", 1000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
 # tokenAuth failures allowed per username and per client address within the window (seconds),

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -123,6 +124,29 @@ def test_token_limit(gql):
     assert len(document) < settings.GRAPHQL_MAX_BODY_BYTES
     error = refused_without_sql(gql, document, "QUERY_TOO_COMPLEX")
     assert "more than 1000 tokens" in error["message"]
+
+
+def fragment_chain(length: int) -> str:
+    """F1 spreads F0 twice, F2 spreads F1 twice...: 2**(length-1) fields once expanded."""
+    fragments = ["fragment F0 on Query { __typename }"]
+    fragments += [f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, length)]
+    return f"query {{ ...F{length - 1} }}\n" + "\n".join(fragments)
+
+
+def test_fields_limit_counts_fragments_expanded(gql):
+    assert gql.data(fragment_chain(10)) == {"__typename": "Query"}  # 512 fields
+    error = refused_without_sql(gql, fragment_chain(11), "QUERY_TOO_COMPLEX")  # 1024
+    assert error["message"] == (
+        "The document selects more than 1000 fields with its fragments expanded."
+    )
+
+
+def test_a_fragment_chain_is_refused_at_once(gql):
+    """Found by probing: strawberry's depth and alias limiters expand every spread, so 800
+    bytes of fragments kept a worker busy for seconds, 1,000 tokens for ever."""
+    started = time.monotonic()
+    refused_without_sql(gql, fragment_chain(21), "QUERY_TOO_COMPLEX")
+    assert time.monotonic() - started < 1
 
 
 def test_a_megabyte_document_is_refused_by_its_size(gql):
