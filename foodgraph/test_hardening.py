@@ -190,7 +190,17 @@ def test_body_under_the_limit_with_padding_is_fine(gql):
         (b"{}", "No GraphQL query found in the request"),
         (b'{"query": 5}', "must be a string"),
         (b'{"query": "{ me { id } }", "variables": [1]}', "`variables` must be an object"),
+        # Found by probing: Python's json recursed until RecursionError, a 500.
+        (b"[" * 40_000 + b"]" * 40_000, "The request body is nested too deeply."),
+        (
+            b'{"query": "{ me { id } }", "variables": {"v": '
+            + b"[" * 40_000
+            + b"]" * 40_000
+            + b"}}",
+            "The request body is nested too deeply.",
+        ),
     ],
+    ids=lambda value: value[:40] if isinstance(value, bytes) else None,
 )
 def test_bad_bodies_are_a_400_with_a_clear_message(gql, body, message):
     with CaptureQueriesContext(connection) as queries:

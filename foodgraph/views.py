@@ -47,7 +47,10 @@ class GraphQLView(AsyncGraphQLView):
             return request_error(error.status_code, error.reason, "BAD_REQUEST")
 
     def decode_json(self, data: str | bytes) -> object:
-        decoded = super().decode_json(data)
+        try:
+            decoded = super().decode_json(data)
+        except RecursionError:  # Python's json recurses per level of nesting
+            raise HTTPException(400, "The request body is nested too deeply.") from None
         # A list is a batch, which strawberry refuses with its own message; other non-objects
         # would reach strawberry's `data.get(...)` as a 500.
         if not isinstance(decoded, dict | list):
