@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import jwt
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -25,6 +26,7 @@ from foodgraph.tests import _get, _has_mysqlclient, free_port
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(settings.BASE_DIR)
+PRODUCTION_SECRET_KEY = "test-only-secret-key-for-the-production-mode-server"
 
 
 def nested_query(depth: int) -> str:
@@ -280,7 +282,8 @@ def production_server():
         else "sqlite:////nonexistent-dir/db.sqlite3",
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": "test-only-secret-key-for-this-server-process",
+        "DJANGO_SECRET_KEY": PRODUCTION_SECRET_KEY,
+        "JWT_SIGNING_KEY": PRODUCTION_SECRET_KEY,
         "FOODGRAPH_INTROSPECTION": "0",
         "FOODGRAPH_GRAPHIQL": "0",
     }
@@ -375,6 +378,31 @@ class TestProductionMode:
         log = read_log()
         assert "Unexpected error in categories (request id fault-test-1)" in log
         assert "OperationalError" in log  # the traceback stays on the server
+
+    def test_a_fault_outside_the_operation_is_masked_too(self, production_server):
+        """Reading a token's user needs the database: that fault comes before any resolver."""
+        port, read_log = production_server
+        payload = {"sub": "1", "iat": int(time.time()), "exp": int(time.time()) + 60}
+        token = jwt.encode(payload, PRODUCTION_SECRET_KEY, algorithm="HS256")
+        status, headers, body = post(
+            port,
+            "{ me { id } }",
+            headers={"Authorization": f"JWT {token}", "X-Request-ID": "fault-test-2"},
+        )
+        assert status == 500
+        assert headers["x-request-id"] == "fault-test-2"
+        assert body == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Internal server error.",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-2"},
+                }
+            ],
+        }
+        log = read_log()
+        assert "Unexpected error (request id fault-test-2)" in log
+        assert "OperationalError" in log
 
     def test_a_made_request_id_is_the_one_reported(self, production_server):
         port, read_log = production_server

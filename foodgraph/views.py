@@ -1,3 +1,4 @@
+import logging
 import re
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from foodgraph.errors import Unauthenticated
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 REQUEST_ID_HEADER = "X-Request-ID"
+logger = logging.getLogger("foodgraph.errors")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -27,7 +29,17 @@ class GraphQLView(AsyncGraphQLView):
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         request.request_id = request_id_for(request)
-        response = await self.dispatch_with_id(request)
+        try:
+            response = await self.dispatch_with_id(request)
+        except Exception:
+            if settings.DEBUG:
+                raise  # Django's debug page
+            # A fault outside the operation (e.g. the database, while reading the token's
+            # user): masked like one inside it, and findable in the log by the same id.
+            logger.exception("Unexpected error (request id %s)", request.request_id)
+            response = request_error(
+                500, "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request.request_id
+            )
         response[REQUEST_ID_HEADER] = request.request_id
         return response
 
@@ -74,11 +86,9 @@ def too_large(request: HttpRequest) -> bool:
     return declared > limit or (request.method == "POST" and len(request.body) > limit)
 
 
-def request_error(status: int, message: str, code: str) -> JsonResponse:
-    return JsonResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
-        status=status,
-    )
+def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:
+    error = {"message": message, "extensions": {"code": code, **extensions}}
+    return JsonResponse({"data": None, "errors": [error]}, status=status)
 
 
 async def authenticate_header(header: str) -> Any:
