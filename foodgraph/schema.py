@@ -1,8 +1,9 @@
 """The one GraphQL schema: it joins the apps' Query and Mutation parts, and sets its guards.
 
-Guards (all from settings): limits on a document's tokens, depth and aliases, checked before
-anything executes; introspection and "did you mean" suggestions that can be switched off; and
-unexpected faults masked for clients, logged with the request's id.
+Guards (all from settings): limits on a document's tokens, depth, aliases and fields (with
+fragments expanded), checked before anything executes; introspection and "did you mean"
+suggestions that can be switched off; and unexpected faults masked for clients, logged with
+the request's id.
 """
 
 import logging
@@ -45,7 +46,7 @@ import orders.schema
 logger = logging.getLogger("foodgraph.errors")
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
-# A document over one of the limits: too many tokens, too deep, too many aliases.
+# A document over one of the limits: tokens, depth, aliases, fields.
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
@@ -89,12 +90,16 @@ class FoodgraphSchema(Schema):
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": _code_for(error)}
                 if error.extensions["code"] == "INTERNAL_SERVER_ERROR":
+                    request_id = request_id_of(execution_context)
                     logger.error(
                         "Server broke the schema in %s (request id %s): %s",
                         ".".join(map(str, error.path or [])),
-                        request_id_of(execution_context),
+                        request_id,
                         error.message,
                     )
+                    if not settings.DEBUG:  # the message names our types and models
+                        error.message = INTERNAL_ERROR_MESSAGE
+                        error.extensions["requestId"] = request_id
 
 
 def _code_for(error: GraphQLError) -> str:
