@@ -192,3 +192,11 @@ def other_crew(make_user: Callable[..., User]) -> User:
 @pytest.fixture
 def admin_user(make_user: Callable[..., User]) -> User:
     return make_user("ada", Role.ADMIN)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Counters in the cache (sign-in failures) must not leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()

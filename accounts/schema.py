@@ -3,6 +3,7 @@ import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
+from foodgraph.errors import RateLimited
 from foodgraph.ids import pk_from_global_id
 from foodgraph.pagination import CappedListConnection
 
@@ -43,9 +44,19 @@ class Mutation:
             last_name=input.last_name,
         )
 
-    @strawberry_django.mutation(handle_django_errors=False)
-    def token_auth(self, username: str, password: str) -> TokenPayload | None:
-        return TokenPayload.from_pair(services.obtain_token_pair(username, password))
+    @strawberry_django.mutation(
+        handle_django_errors=False,
+        description="Failed attempts are limited per username and per client address "
+        "(RATE_LIMITED, with `extensions.retryAfter` in seconds).",
+    )
+    def token_auth(self, info: Info, username: str, password: str) -> TokenPayload | None:
+        address = info.context.request.META.get("REMOTE_ADDR") or ""
+        try:
+            pair = services.obtain_token_pair(username, password, client_address=address)
+        except RateLimited as error:
+            info.context.response.headers["Retry-After"] = str(error.retry_after)
+            raise
+        return TokenPayload.from_pair(pair)
 
     @strawberry_django.mutation(
         handle_django_errors=False,

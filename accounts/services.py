@@ -1,17 +1,22 @@
 """Account rules: registration, sign-in, token rotation and revocation, roles."""
 
+import hashlib
+import math
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from foodgraph.errors import Unauthenticated
+from foodgraph.errors import RateLimited, Unauthenticated
 from foodgraph.ids import not_found
 
 from . import tokens
@@ -71,11 +76,54 @@ def register_user(
     return user
 
 
-def obtain_token_pair(username: str, password: str) -> TokenPair:
+def obtain_token_pair(username: str, password: str, client_address: str = "") -> TokenPair:
+    """Sign in. Failures are counted per username and per client address; past a limit,
+    every attempt (even a right password) is refused until the window ends."""
+    counters = _login_failure_counters(username, client_address)
+    _refuse_when_limited(counters)
     user = authenticate(username=username, password=password)
     if user is None:  # unknown user, wrong password and inactive user look alike
+        for key, _ in counters:
+            _count_failure(key)
         raise Unauthenticated("Please enter valid credentials.")
+    # Whoever knows the password may forget it again; the address keeps its count, or an
+    # attacker could clear it with an account of their own.
+    cache.delete_many([counters[0][0], f"{counters[0][0]}:until"])
     return _issue_token_pair(user)
+
+
+def _login_failure_counters(username: str, client_address: str) -> list[tuple[str, int]]:
+    """(cache key, limit) of each counter a sign-in attempt is checked against."""
+    # Hashed: cache keys must be short and printable whatever a username holds.
+    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+    counters = [(f"login-failures:username:{name}", settings.LOGIN_FAILURES_PER_USERNAME)]
+    if client_address:
+        address = hashlib.sha256(client_address.encode()).hexdigest()
+        counters.append((f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS))
+    return counters
+
+
+def _refuse_when_limited(counters: list[tuple[str, int]]) -> None:
+    now = time.time()
+    for key, limit in counters:
+        if (cache.get(key) or 0) >= limit:
+            window_end = cache.get(f"{key}:until") or now + settings.LOGIN_FAILURE_WINDOW
+            retry_after = max(1, math.ceil(window_end - now))
+            raise RateLimited(
+                f"Too many failed sign-in attempts. Try again in {retry_after} seconds.",
+                retry_after=retry_after,
+            )
+
+
+def _count_failure(key: str) -> None:
+    """One more failure in the key's fixed window, which the first failure opens."""
+    window = settings.LOGIN_FAILURE_WINDOW
+    if cache.add(key, 0, timeout=window):
+        cache.set(f"{key}:until", time.time() + window, timeout=window)
+    try:
+        cache.incr(key)
+    except ValueError:  # the window closed between add and incr: open a new one
+        cache.add(key, 1, timeout=window)
 
 
 def rotate_refresh_token(raw: str) -> TokenPair:
@@ -135,7 +183,12 @@ def verify_access_token(token: str) -> dict[str, Any]:
 
 
 def _active_user(payload: dict[str, Any]) -> User:
-    user = User.objects.filter(pk=payload["sub"], is_active=True).first()
+    subject = payload["sub"]
+    # Our tokens name users by their numeric key; anything else must not reach the query
+    # (a non-number there is a ValueError, i.e. a 500).
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+        raise Unauthenticated("Token is invalid.")
+    user = User.objects.filter(pk=int(subject), is_active=True).first()
     if user is None:
         raise Unauthenticated("User not found or inactive.")
     return user

@@ -32,3 +32,14 @@ class BadUserInput(ApiError):
     """An argument outside what the field accepts (e.g. a page size over the cap)."""
 
     code = "BAD_USER_INPUT"
+
+
+class RateLimited(ApiError):
+    """Too many failed attempts; `extensions.retryAfter` says in how many seconds to retry."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.extensions = {**(self.extensions or {}), "retryAfter": retry_after}

@@ -1,24 +1,242 @@
-"""The one GraphQL schema: it only joins the apps' Query and Mutation parts."""
+"""The one GraphQL schema: it joins the apps' Query and Mutation parts, and sets its guards.
 
+Guards (all from settings): limits on a document's tokens, depth, aliases and fields (with
+fragments expanded), checked before anything executes; introspection and "did you mean"
+suggestions that can be switched off; and unexpected faults masked for clients, logged with
+the request's id. For speed (docs/performance.md): documents are parsed and validated once per
+process, and each operation runs synchronously, in one hop, on the database thread.
+"""
+
+import logging
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
-import strawberry
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from graphql.validation import ValidationContext, ValidationRule
+from strawberry import Schema
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 import accounts.schema
 import menu.schema
 import orders.schema
 
+logger = logging.getLogger("foodgraph.errors")
+
+INTERNAL_ERROR_MESSAGE = "Internal server error."
+# A document over one of the limits: tokens, depth, aliases, fields.
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
+TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
+# How graphql-core words a result that does not fit the schema.
+SCHEMA_BREAKS = ("Cannot return null for non-nullable field", "Expected value of type")
+
 
 def is_unexpected(error: GraphQLError) -> bool:
     """Errors raised on purpose are GraphQLErrors; anything else is a fault to hide."""
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
+def request_id_of(execution_context: ExecutionContext | None) -> str | None:
+    request = getattr(getattr(execution_context, "context", None), "request", None)
+    return getattr(request, "request_id", None)
+
+
+class FoodgraphSchema(Schema):
+    """Logs faults (with the request id), and gives every other error an `extensions.code`.
+
+    Runs each operation synchronously on the thread that does the process's database work.
+    Every resolver here is sync: executed asynchronously, strawberry-django would hop to that
+    thread once per database-touching resolver; executed there, an operation costs one hop.
+    """
+
+    def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
+        self.hide_suggestions = hide_suggestions
+        super().__init__(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        return await sync_to_async(self.execute_sync)(*args, **kwargs)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if is_unexpected(error):
+                logger.error(
+                    "Unexpected error in %s (request id %s)",
+                    ".".join(map(str, error.path or [])) or "the operation",
+                    request_id_of(execution_context),
+                    exc_info=error.original_error,
+                )
+                continue
+            if self.hide_suggestions and " Did you mean " in error.message:
+                # Suggestions name fields, arguments, types and enum values: introspection
+                # by another door. Strawberry's own switch only covers field names.
+                error.message = error.message.split(" Did you mean ")[0]
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": _code_for(error)}
+                if error.extensions["code"] == "INTERNAL_SERVER_ERROR":
+                    request_id = request_id_of(execution_context)
+                    logger.error(
+                        "Server broke the schema in %s (request id %s): %s",
+                        ".".join(map(str, error.path or [])),
+                        request_id,
+                        error.message,
+                    )
+                    if not settings.DEBUG:  # the message names our types and models
+                        error.message = INTERNAL_ERROR_MESSAGE
+                        error.extensions["requestId"] = request_id
+
+
+def _code_for(error: GraphQLError) -> str:
+    if error.path:
+        # Raised by graphql-core while executing, not by us: either the server broke its own
+        # schema (a null in a non-null field, an object of the wrong type), or an argument
+        # failed its scalar's parsing (a malformed ID).
+        broke_schema = error.message.startswith(SCHEMA_BREAKS)
+        return "INTERNAL_SERVER_ERROR" if broke_schema else "BAD_USER_INPUT"
+    syntax_error = isinstance(error.original_error or error, GraphQLSyntaxError)
+    if syntax_error:
+        return QUERY_TOO_COMPLEX if TOKEN_LIMIT_MESSAGE in error.message else "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+class MaskFaults(MaskErrors):
+    """A fault becomes a generic error that carries the request id, to find it in the logs."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {
+            "code": "INTERNAL_SERVER_ERROR",
+            "requestId": request_id_of(self.execution_context),
+        }
+        return masked
+
+
+def expanded_field_count(document: DocumentNode) -> int:
+    """The fields a document selects with every fragment spread expanded, counted without
+    expanding them: each fragment is sized once, so a chain of fragments that each spread the
+    previous one twice costs its length here, not 2 to that power."""
+    fragments = {
+        node.name.value: node
+        for node in document.definitions
+        if isinstance(node, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+
+    def fragment_size(name: str) -> int:
+        if name not in sizes:
+            sizes[name] = 0  # a cycle adds nothing here: NoFragmentCyclesRule refuses it
+            fragment = fragments.get(name)
+            sizes[name] = size(fragment.selection_set) if fragment else 0
+        return sizes[name]
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += fragment_size(selection.name.value)
+        return total
+
+    return sum(
+        size(node.selection_set)
+        for node in document.definitions
+        if isinstance(node, OperationDefinitionNode)
+    )
+
+
+def too_many_fields(context: ValidationContext) -> bool:
+    return expanded_field_count(context.document) > settings.GRAPHQL_MAX_FIELDS
+
+
+class MaxFieldsRule(ValidationRule):
+    """Refuses a document that selects too many fields once its fragments are expanded."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        if too_many_fields(context):
+            limit = settings.GRAPHQL_MAX_FIELDS
+            self.report_error(
+                GraphQLError(
+                    f"The document selects more than {limit} fields with its fragments expanded.",
+                    extensions={"code": QUERY_TOO_COMPLEX},
+                )
+            )
+
+
+@cache
+def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
+    """`rule`, its errors carrying `code` (strawberry's limiters give none)."""
+
+    def add_code(error: GraphQLError) -> GraphQLError:
+        error.extensions = {**(error.extensions or {}), "code": code}
+        return error
+
+    class CodedRule(rule):  # type: ignore[misc, valid-type]
+        def __init__(self, context: ValidationContext) -> None:
+            if too_many_fields(context):
+                # Strawberry's limiters expand every fragment spread, which is exponential in
+                # a chain of fragments: MaxFieldsRule refuses such a document instead.
+                ValidationRule.__init__(self, context)
+                return
+            # The limiters report from __init__, straight to the context: code those too.
+            report = context.report_error
+            context.report_error = lambda error: report(add_code(error))  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                del context.report_error
+
+        def report_error(self, error: GraphQLError) -> None:
+            super().report_error(add_code(error))
+
+    return CodedRule
+
+
+def coded(make: Callable[[], AddValidationRules], code: str) -> Callable[[], SchemaExtension]:
+    """A factory of the extension `make` builds, its errors coded (one instance per request)."""
+
+    def factory() -> SchemaExtension:
+        extension = make()
+        extension.validation_rules = [with_code(rule, code) for rule in extension.validation_rules]
+        return extension
+
+    return factory
 
 
 class QueryOptimizer(DjangoOptimizerExtension):
@@ -32,38 +250,42 @@ class QueryOptimizer(DjangoOptimizerExtension):
     resolve = SchemaExtension.resolve
 
 
-class Schema(strawberry.Schema):
-    """Runs each operation synchronously on the thread that does the process's database work.
-
-    Every resolver here is sync. Executed asynchronously, strawberry-django would hop to that
-    thread once per database-touching resolver; executed there, an operation costs one hop.
-    """
-
-    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        return await sync_to_async(self.execute_sync)(*args, **kwargs)
-
-
 Query = merge_types("Query", (accounts.schema.Query, menu.schema.Query, orders.schema.Query))
 Mutation = merge_types(
     "Mutation", (accounts.schema.Mutation, menu.schema.Mutation, orders.schema.Mutation)
 )
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[
+
+def build_schema() -> Schema:
+    """The schema with the guards that settings ask for.
+
+    Built once per process (strawberry_django's types bind to one schema): a test of other
+    settings runs another process.
+    """
+    introspection = settings.GRAPHQL_INTROSPECTION
+    max_tokens, max_depth = settings.GRAPHQL_MAX_TOKENS, settings.GRAPHQL_MAX_DEPTH
+    max_aliases = settings.GRAPHQL_MAX_ALIASES
+    extensions: list[Callable[[], SchemaExtension]] = [
         # Clients send the same few documents over and over: parse and validate each once.
-        ParserCache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
-        ValidationCache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
+        partial(ParserCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
+        partial(ValidationCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
+        coded(partial(QueryDepthLimiter, max_depth=max_depth), QUERY_TOO_COMPLEX),
+        coded(partial(MaxAliasesLimiter, max_alias_count=max_aliases), QUERY_TOO_COMPLEX),
+        partial(AddValidationRules, [MaxFieldsRule]),
         QueryOptimizer,
-        *(
-            []
-            if settings.DEBUG
-            else [
-                lambda: MaskErrors(
-                    should_mask_error=is_unexpected, error_message="Internal server error."
-                )
-            ]
-        ),
-    ],
-)
+    ]
+    if not introspection:
+        extensions.append(coded(DisableIntrospection, "INTROSPECTION_DISABLED"))
+    if not settings.DEBUG:
+        extensions.append(MaskFaults)
+    return FoodgraphSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not introspection),
+        hide_suggestions=not introspection,
+    )
+
+
+schema = build_schema()

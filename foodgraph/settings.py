@@ -190,7 +190,9 @@ if RESPONSE_CACHE_SECONDS and not REDIS_URL:
 # CORS for browser frontends, on the API only.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/graphql/?$"
-CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-request-id"]
+# Browser code may read the request id (to quote it) and the sign-in limiter's hint.
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 
 # JWT (see accounts/tokens.py). Lifetimes in seconds.
 JWT_ACCESS_TOKEN_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_TOKEN_LIFETIME", 5 * 60))
@@ -201,6 +203,21 @@ JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY", "") or SECRET_KEY
 GRAPHIQL = env_bool("FOODGRAPH_GRAPHIQL", True)
 # Parsed and validated documents kept per process (each entry is one distinct query text).
 GRAPHQL_DOCUMENT_CACHE_SIZE = env_int("FOODGRAPH_DOCUMENT_CACHE_SIZE", 256)
+# Introspection, and the "did you mean" hints that leak the same names; off in production.
+GRAPHQL_INTROSPECTION = env_bool("FOODGRAPH_INTROSPECTION", True)
+# Limits on one document, checked before it runs: lexical tokens, selection depth, aliases.
+GRAPHQL_MAX_TOKENS = env_int("FOODGRAPH_MAX_TOKENS", 1000)
+GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)
+GRAPHQL_MAX_ALIASES = env_int("FOODGRAPH_MAX_ALIASES", 30)
+# Fields selected with every fragment expanded (a chain of fragments can multiply them).
+GRAPHQL_MAX_FIELDS = env_int("FOODGRAPH_MAX_FIELDS", 1000)
+# Largest /graphql request body, bytes (a 413 beyond it).
+GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
+# tokenAuth failures allowed per username and per client address within the window (seconds),
+# before further attempts are refused with RATE_LIMITED until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env_int("FOODGRAPH_LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("FOODGRAPH_LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = env_int("FOODGRAPH_LOGIN_FAILURE_WINDOW", 300)
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,

@@ -1,8 +1,11 @@
 import json
 import logging
+import re
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from cross_web import HTTPException
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
@@ -14,9 +17,10 @@ from accounts.services import user_for_access_token
 from foodgraph import response_cache
 from foodgraph.errors import Unauthenticated
 
-logger = logging.getLogger(__name__)
-
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
+REQUEST_ID_HEADER = "X-Request-ID"
+logger = logging.getLogger("foodgraph.errors")
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class GraphQLView(AsyncGraphQLView):
@@ -27,37 +31,51 @@ class GraphQLView(AsyncGraphQLView):
     """
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        request.request_id = request_id_for(request)
+        try:
+            response = await self.dispatch_with_id(request)
+        except Exception:
+            if settings.DEBUG:
+                raise  # Django's debug page
+            # A fault outside the operation (e.g. the database, while reading the token's
+            # user): masked like one inside it, and findable in the log by the same id.
+            logger.exception("Unexpected error (request id %s)", request.request_id)
+            response = request_error(
+                500, "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request.request_id
+            )
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+    async def dispatch_with_id(self, request: HttpRequest) -> HttpResponseBase:
+        if too_large(request):
+            return request_error(413, "Request body too large.", "PAYLOAD_TOO_LARGE")
         if (
             settings.RESPONSE_CACHE_SECONDS
             and request.method == "POST"
             and "Authorization" not in request.headers
             and (key := response_cache.key_for(request.body))
         ):
-            return await self.dispatch_cached(key, request, *args, **kwargs)
-        return await self.dispatch_uncached(request, *args, **kwargs)
+            return await self.respond_cached(key, request)
+        return await self.respond(request)
 
-    async def dispatch_cached(
-        self, key: str, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+    async def respond_cached(self, key: str, request: HttpRequest) -> HttpResponseBase:
         """An anonymous public query: from the response cache, or computed and stored there."""
         try:
             generation, content = await sync_to_async(response_cache.lookup)(key)
         except RedisError:
-            logger.warning("response cache unavailable; answering uncached", exc_info=True)
-            return await self.dispatch_uncached(request, *args, **kwargs)
+            logger.warning("Response cache unavailable; answering uncached", exc_info=True)
+            return await self.respond(request)
         if content is not None:
             return HttpResponse(content, content_type="application/json")
-        response = await self.dispatch_uncached(request, *args, **kwargs)
+        response = await self.respond(request)
         if response.status_code == 200 and "errors" not in json.loads(response.content):
             try:
                 await sync_to_async(response_cache.store)(key, generation, response.content)
             except RedisError:
-                logger.warning("response cache unavailable; not stored", exc_info=True)
+                logger.warning("Response cache unavailable; not stored", exc_info=True)
         return response
 
-    async def dispatch_uncached(
-        self, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+    async def respond(self, request: HttpRequest) -> HttpResponseBase:
         try:
             request.user = await authenticate_header(request.headers.get("Authorization", ""))
         except Unauthenticated as error:
@@ -65,7 +83,42 @@ class GraphQLView(AsyncGraphQLView):
             response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
             response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
-        return await super().dispatch(request, *args, **kwargs)
+        try:
+            return await self.run(request=request)
+        except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
+            return request_error(error.status_code, error.reason, "BAD_REQUEST")
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = super().decode_json(data)
+        except RecursionError:  # Python's json recurses per level of nesting
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        # A list is a batch, which strawberry refuses with its own message; other non-objects
+        # would reach strawberry's `data.get(...)` as a 500.
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return decoded
+
+
+def request_id_for(request: HttpRequest) -> str:
+    """The caller's X-Request-ID when it is a sane token (a proxy's), else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+
+
+def too_large(request: HttpRequest) -> bool:
+    limit = settings.GRAPHQL_MAX_BODY_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    # Without a Content-Length (chunked), the ASGI handler has already spooled the body.
+    return declared > limit or (request.method == "POST" and len(request.body) > limit)
+
+
+def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:
+    error = {"message": message, "extensions": {"code": code, **extensions}}
+    return JsonResponse({"data": None, "errors": [error]}, status=status)
 
 
 async def authenticate_header(header: str) -> Any:

@@ -9,6 +9,7 @@ from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.ordering import Ordering, process_order
 
+from foodgraph.errors import BadUserInput
 from foodgraph.ids import pk_or_none
 from foodgraph.pagination import CappedListConnection
 
@@ -57,11 +58,18 @@ class MenuItemFilter:
 
     @strawberry_django.filter_field(description="Price at least this.")
     def min_price(self, value: Decimal, prefix: str) -> Q:
-        return Q(**{f"{prefix}price__gte": value})
+        return Q(**{f"{prefix}price__gte": finite(value, "minPrice")})
 
     @strawberry_django.filter_field(description="Price at most this.")
     def max_price(self, value: Decimal, prefix: str) -> Q:
-        return Q(**{f"{prefix}price__lte": value})
+        return Q(**{f"{prefix}price__lte": finite(value, "maxPrice")})
+
+
+def finite(value: Decimal, field: str) -> Decimal:
+    """The Decimal scalar takes NaN and Infinity, which Django's lookups refuse with a fault."""
+    if not value.is_finite():
+        raise BadUserInput(f"{field} must be a number.")
+    return value
 
 
 @strawberry_django.order_type(MenuItem, description="Sort by one key; ties broken by id.")

@@ -1,14 +1,19 @@
+from typing import Annotated
+
 import strawberry
 import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
 from accounts.permissions import IsAuthenticated, IsDeliveryCrew, IsManager, current_user
-from foodgraph.ids import pk_from_global_id
+from foodgraph.ids import pk_from_global_id, pk_or_none
 from foodgraph.pagination import CappedListConnection
 
 from . import services
+from .models import Order
 from .types import CartType, OrderFilter, OrderOrder, OrderType
+
+NodeId = Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")]
 
 
 @strawberry.type
@@ -19,10 +24,20 @@ class Query:
         extensions=[IsAuthenticated()],
         description="Orders in the caller's scope: their own, assigned to them, or all.",
     )
-    order: OrderType | None = strawberry_django.node(
+
+    @strawberry_django.field(
         extensions=[IsAuthenticated()],
         description="An order in the caller's scope; null when absent or not visible.",
     )
+    def order(
+        self,
+        id: Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")],
+    ) -> OrderType | None:
+        # Not strawberry_django.node: that resolves whatever type the ID names, so another
+        # type's ID came back as that object, and GraphQL refused it (found by fuzzing).
+        pk = pk_or_none(id, "Order")
+        # OrderType.get_queryset narrows this to the caller's scope.
+        return Order.objects.none() if pk is None else Order.objects.filter(pk=pk)  # type: ignore[return-value]
 
     @strawberry_django.field(extensions=[IsAuthenticated()], description="The caller's cart.")
     def cart(self, info: Info) -> CartType:

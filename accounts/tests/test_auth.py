@@ -211,6 +211,17 @@ class TestAccessTokens:
         User.objects.filter(pk=customer.pk).update(is_active=False)
         assert_unauthenticated(me_with(gql, f"JWT {token}"))
 
+    @pytest.mark.parametrize("subject", ["abc", "1.5", "", " 1", "1e3"])
+    def test_well_signed_token_whose_subject_is_not_a_user_key(self, gql, customer, subject):
+        """Found by probing: such a token (it needs our key) was a 500 in the header and a
+        masked fault in verifyToken."""
+        _, payload = create_access_token(customer)
+        token = jwt.encode({**payload, "sub": subject}, settings.JWT_SIGNING_KEY, "HS256")
+        assert assert_unauthenticated(me_with(gql, f"JWT {token}")) == "Token is invalid."
+        body = gql.execute(VERIFY, {"token": token})
+        assert body["data"]["verifyToken"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
     def test_session_cookie_is_ignored(self, gql, customer):
         from django.contrib.sessions.backends.db import SessionStore
 
@@ -234,6 +245,23 @@ class TestVerifyToken:
 
     def test_invalid_token_is_an_error(self, gql, customer):
         body = gql.execute(VERIFY, {"token": "garbage"})
+        assert body["data"]["verifyToken"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    @pytest.mark.parametrize("kind", ["expired", "tampered", "HS512", "none", "deleted user"])
+    def test_hostile_tokens_are_an_error(self, gql, customer, kind):
+        token, payload = create_access_token(customer)
+        if kind == "expired":
+            token = jwt.encode({**payload, "exp": payload["iat"] - 1}, settings.JWT_SIGNING_KEY)
+        elif kind == "tampered":
+            token = jwt.encode({**payload, "sub": "1"}, "not-our-key-but-long-enough-for-hs256")
+        elif kind == "HS512":
+            token = jwt.encode(payload, settings.JWT_SIGNING_KEY, algorithm="HS512")
+        elif kind == "none":
+            token = jwt.encode(payload, None, algorithm="none")
+        else:
+            customer.delete()
+        body = gql.execute(VERIFY, {"token": token})
         assert body["data"]["verifyToken"] is None
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 

@@ -134,6 +134,16 @@ class TestReading:
             got = gql.data(ORDER, {"id": gid("Order", order.pk)}, user=actor)["order"]
             assert (got is not None) == (name in visible), name
 
+    @pytest.mark.parametrize("type_name", ["Category", "MenuItem", "User", "OrderItem"])
+    def test_another_types_id_is_not_found(self, gql, manager, pending_order, type_name):
+        """Found by fuzzing: `order` resolved any node, so a Category's ID came back as a
+        Category and GraphQL refused it with an error instead of null."""
+        pk = {"User": pending_order.customer_id, "OrderItem": pending_order.items.first().pk}
+        body = gql.execute(
+            ORDER, {"id": gid(type_name, pk.get(type_name, pending_order.pk))}, user=manager
+        )
+        assert body == {"data": {"order": None}}
+
     def test_anonymous_is_unauthenticated(self, gql, pending_order):
         for query, variables in ((ORDERS, {}), (ORDER, {"id": gid("Order", pending_order.pk)})):
             body = gql.execute(query, variables)

@@ -1,0 +1,412 @@
+"""Hostile requests: oversized or overcomplex documents, bad bodies, faults, production mode.
+
+Limits are checked before anything executes, so a refused document costs no SQL.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from graphql import get_introspection_query
+
+from foodgraph.tests import _get, _has_mysqlclient, free_port
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(settings.BASE_DIR)
+PRODUCTION_SECRET_KEY = "test-only-secret-key-for-the-production-mode-server"
+
+
+def nested_query(depth: int) -> str:
+    """`{ categories { menuItems { category { menuItems ... { id } } } } }`, `depth` fields deep."""
+    fields = (["categories"] + ["menuItems", "category"] * depth)[:depth]
+    document = "id"
+    for field in reversed(fields):
+        document = f"{field} {{ {document} }}"
+    return f"{{ {document} }}"
+
+
+def refused_without_sql(gql, document: str, code: str) -> dict:
+    """The one error of a document refused before execution, asserting no query ran."""
+    with CaptureQueriesContext(connection) as queries:
+        response = gql.request(
+            "POST", "/graphql", json={"query": document}, headers={"Accept": "application/json"}
+        )
+    assert len(queries) == 0, [q["sql"] for q in queries]
+    assert response.status_code in {200, 400, 413}, response.text
+    body = response.json()
+    assert body.get("data") is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == code, error
+    return error
+
+
+# Documents a client may legitimately send: the contract's deepest reads, the README's
+# examples, and the introspection queries GraphiQL and code generators send.
+LEGITIMATE = {
+    "introspection (GraphiQL, all options)": get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    ),
+    "README menuItems": """{
+      menuItems(first: 10, filters: {featured: true, maxPrice: "15"}, order: {price: ASC}) {
+        totalCount
+        edges { cursor node { id title price category { title } } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }""",
+    "orders with everything": """{
+      orders(first: 100, order: {createdAt: DESC}) {
+        totalCount
+        edges { cursor node {
+          id status total createdAt deliveredAt
+          customer { id username email firstName lastName roles }
+          deliveryCrew { id username roles }
+          items { id title quantity unitPrice lineTotal
+                  menuItem { id title price category { id slug title } } }
+        } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      }
+    }""",
+    "cart": "{ cart { total itemCount items { id quantity unitPrice lineTotal "
+    "menuItem { id title price featured available category { id title } } } } }",
+    "categories with items": "{ categories { id slug title menuItems { id title price "
+    "category { id title } } } }",
+}
+
+
+@pytest.mark.parametrize("document", LEGITIMATE.values(), ids=LEGITIMATE.keys())
+def test_legitimate_documents_pass_the_limits(gql, manager, document):
+    gql.data(document, user=manager)
+
+
+def test_depth_limit(gql):
+    error = refused_without_sql(gql, nested_query(50), "QUERY_TOO_COMPLEX")
+    assert "exceeds maximum operation depth of 10" in error["message"]
+
+
+def test_depth_at_the_limit_passes(gql):
+    gql.data(nested_query(settings.GRAPHQL_MAX_DEPTH))
+    refused_without_sql(gql, nested_query(settings.GRAPHQL_MAX_DEPTH + 1), "QUERY_TOO_COMPLEX")
+
+
+def aliases(count: int) -> str:
+    return "{ %s }" % " ".join(f"a{i}: __typename" for i in range(count))  # noqa: UP031
+
+
+def test_a_thousand_aliases_are_refused(gql):
+    # Refused by the token limit already; the alias limit is the next line of defence.
+    refused_without_sql(gql, aliases(1000), "QUERY_TOO_COMPLEX")
+
+
+def test_alias_limit(gql):
+    assert len(gql.data(aliases(settings.GRAPHQL_MAX_ALIASES))) == 30
+    error = refused_without_sql(gql, aliases(31), "QUERY_TOO_COMPLEX")
+    assert error["message"] == "31 aliases found. Allowed: 30"
+
+
+def test_token_limit(gql):
+    # Under the body limit, over the token limit: the parser gives up early.
+    document = "{ %s }" % " ".join(["__typename"] * 5000)  # noqa: UP031
+    assert len(document) < settings.GRAPHQL_MAX_BODY_BYTES
+    error = refused_without_sql(gql, document, "QUERY_TOO_COMPLEX")
+    assert "more than 1000 tokens" in error["message"]
+
+
+def fragment_chain(length: int) -> str:
+    """F1 spreads F0 twice, F2 spreads F1 twice...: 2**(length-1) fields once expanded."""
+    fragments = ["fragment F0 on Query { __typename }"]
+    fragments += [f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, length)]
+    return f"query {{ ...F{length - 1} }}\n" + "\n".join(fragments)
+
+
+def test_fields_limit_counts_fragments_expanded(gql):
+    assert gql.data(fragment_chain(10)) == {"__typename": "Query"}  # 512 fields
+    error = refused_without_sql(gql, fragment_chain(11), "QUERY_TOO_COMPLEX")  # 1024
+    assert error["message"] == (
+        "The document selects more than 1000 fields with its fragments expanded."
+    )
+
+
+def test_a_fragment_chain_is_refused_at_once(gql):
+    """Found by probing: strawberry's depth and alias limiters expand every spread, so 800
+    bytes of fragments kept a worker busy for seconds, 1,000 tokens for ever."""
+    started = time.monotonic()
+    refused_without_sql(gql, fragment_chain(21), "QUERY_TOO_COMPLEX")
+    assert time.monotonic() - started < 1
+
+
+def test_a_megabyte_document_is_refused_by_its_size(gql):
+    document = "{ %s }" % ("__typename " * 100_000)
+    assert len(document) > 1_000_000
+    error = refused_without_sql(gql, document, "PAYLOAD_TOO_LARGE")
+    assert error["message"] == "Request body too large."
+
+
+def test_body_limit_without_content_length(gql):
+    """A chunked body declares no length: it is measured once read."""
+
+    async def chunks():
+        yield b'{"query": "{ __typename '
+        for _ in range(20):
+            yield b" " * 10_000
+        yield b'}"}'
+
+    response = gql.request(
+        "POST", "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_body_under_the_limit_with_padding_is_fine(gql):
+    document = "{ __typename %s}" % (" " * 90_000)
+    assert gql.data(document) == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"query": "{ me { id } }"}]', "Batching is not enabled"),
+        (b"{not json", "Unable to parse request body as JSON"),
+        (b"\xff\xfe", "Unable to parse request body as JSON"),
+        (b'"{ me { id } }"', "The request body must be a JSON object."),
+        (b"123", "The request body must be a JSON object."),
+        (b"null", "The request body must be a JSON object."),
+        (b"true", "The request body must be a JSON object."),
+        (b"{}", "No GraphQL query found in the request"),
+        (b'{"query": 5}', "must be a string"),
+        (b'{"query": "{ me { id } }", "variables": [1]}', "`variables` must be an object"),
+        # Found by probing: Python's json recursed until RecursionError, a 500.
+        (b"[" * 40_000 + b"]" * 40_000, "The request body is nested too deeply."),
+        (
+            b'{"query": "{ me { id } }", "variables": {"v": '
+            + b"[" * 40_000
+            + b"]" * 40_000
+            + b"}}",
+            "The request body is nested too deeply.",
+        ),
+    ],
+    ids=lambda value: value[:40] if isinstance(value, bytes) else None,
+)
+def test_bad_bodies_are_a_400_with_a_clear_message(gql, body, message):
+    with CaptureQueriesContext(connection) as queries:
+        response = gql.request(
+            "POST", "/graphql", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert message in error["message"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert len(queries) == 0
+
+
+def test_parse_and_validation_errors_carry_codes(gql):
+    parse = gql.execute("{ me { id ")["errors"][0]
+    assert parse["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    invalid = gql.execute("{ nope }")["errors"][0]
+    assert invalid["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    variable = gql.execute("query($id: ID!) { menuItem(id: $id) { id } }", {"id": None})
+    assert variable["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # An argument its scalar refuses while executing (not a fault, not a schema break).
+    malformed_id = gql.execute('{ menuItem(id: "not-an-id") { id } }')["errors"][0]
+    assert malformed_id["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_introspection_and_suggestions_are_on_by_default(gql):
+    assert gql.data("{ __schema { queryType { name } } }")["__schema"]["queryType"]
+    assert "Did you mean 'me'?" in gql.execute("{ mee }")["errors"][0]["message"]
+
+
+class TestRequestId:
+    def test_a_sane_request_id_is_kept(self, gql):
+        response = gql.post("{ me { id } }", headers={"X-Request-ID": "edge-42.a:b"})
+        assert response.headers["X-Request-ID"] == "edge-42.a:b"
+
+    @pytest.mark.parametrize("given", [None, "", "x" * 200, "bad id\n", "<script>"])
+    def test_otherwise_one_is_made(self, gql, given):
+        headers = {} if given is None else {"X-Request-ID": given}
+        response = gql.post("{ me { id } }", headers=headers)
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+    def test_browsers_may_send_and_read_it(self, gql, settings):
+        settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+        origin = {"Origin": "https://app.example"}
+        preflight = gql.request(
+            "OPTIONS",
+            "/graphql",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-request-id",
+            },
+        )
+        assert "x-request-id" in preflight.headers["Access-Control-Allow-Headers"]
+        response = gql.post("{ me { id } }", headers=origin)
+        exposed = response.headers["Access-Control-Expose-Headers"]
+        assert {"X-Request-ID", "Retry-After"} <= {h.strip() for h in exposed.split(",")}
+
+    def test_refusals_carry_one_too(self, gql):
+        response = gql.post("{ me { id } }", headers={"Authorization": "JWT nonsense"})
+        assert response.status_code == 401
+        assert response.headers["X-Request-ID"]
+
+
+@pytest.fixture(scope="module")
+def production_server():
+    """A real uvicorn process configured for production, whose database is unreachable.
+
+    The schema is built once per process, so other settings need another process. The dead
+    database is the real fault: resolvers that touch it fail with the driver's own error.
+    """
+    port, dead_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"mysql://root@127.0.0.1:{dead_port}/foodgraph"
+        if _has_mysqlclient()
+        else "sqlite:////nonexistent-dir/db.sqlite3",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": PRODUCTION_SECRET_KEY,
+        "JWT_SIGNING_KEY": PRODUCTION_SECRET_KEY,
+        "FOODGRAPH_INTROSPECTION": "0",
+        "FOODGRAPH_GRAPHIQL": "0",
+    }
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _get(port, "/healthz", wait=True)
+
+            def read_log() -> str:
+                log.seek(0)
+                return log.read().decode()
+
+            yield port, read_log
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def post(port: int, document: str, headers: dict | None = None) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": document}).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            headers = {key.lower(): value for key, value in response.headers.items()}
+            return response.status, headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        headers = {key.lower(): value for key, value in error.headers.items()}
+        return error.code, headers, json.loads(error.read())
+
+
+class TestProductionMode:
+    def test_introspection_is_refused(self, production_server):
+        port, _ = production_server
+        for document in ("{ __schema { types { name } } }", '{ __type(name: "Query") { name } }'):
+            _, _, body = post(port, document)
+            assert body["data"] is None
+            codes = {error["extensions"]["code"] for error in body["errors"]}
+            assert codes == {"INTROSPECTION_DISABLED"}, body
+        # __typename is not introspection of the schema: clients (Apollo) need it.
+        assert post(port, "{ __typename }")[2] == {"data": {"__typename": "Query"}}
+
+    @pytest.mark.parametrize(
+        ("document", "message"),
+        [
+            ("{ mee }", "Cannot query field 'mee' on type 'Query'."),
+            (
+                "{ menuItems(frist: 1) { totalCount } }",
+                "Unknown argument 'frist' on field 'Query.menuItems'.",
+            ),
+            ("{ users(filters: {role: ADMN}) { totalCount } }", "Value 'ADMN' does not exist"),
+            ("query($x: Strin) { menuItem(id: $x) { id } }", "Unknown type 'Strin'."),
+        ],
+    )
+    def test_no_suggestions(self, production_server, document, message):
+        port, _ = production_server
+        _, _, body = post(port, document)
+        assert message in body["errors"][0]["message"]
+        assert "Did you mean" not in json.dumps(body)
+
+    def test_graphiql_is_off(self, production_server):
+        port, _ = production_server
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 404
+
+    def test_a_fault_is_masked_for_the_client_and_logged_with_the_request_id(
+        self, production_server
+    ):
+        port, read_log = production_server
+        status, headers, body = post(
+            port, "{ categories { title } }", headers={"X-Request-ID": "fault-test-1"}
+        )
+        assert status == 200
+        assert headers["x-request-id"] == "fault-test-1"
+        assert body["data"] is None
+        (error,) = body["errors"]
+        assert error["message"] == "Internal server error."
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-1"}
+        assert "OperationalError" not in json.dumps(body)
+        log = read_log()
+        assert "Unexpected error in categories (request id fault-test-1)" in log
+        assert "OperationalError" in log  # the traceback stays on the server
+
+    def test_a_fault_outside_the_operation_is_masked_too(self, production_server):
+        """Reading a token's user needs the database: that fault comes before any resolver."""
+        port, read_log = production_server
+        payload = {"sub": "1", "iat": int(time.time()), "exp": int(time.time()) + 60}
+        token = jwt.encode(payload, PRODUCTION_SECRET_KEY, algorithm="HS256")
+        status, headers, body = post(
+            port,
+            "{ me { id } }",
+            headers={"Authorization": f"JWT {token}", "X-Request-ID": "fault-test-2"},
+        )
+        assert status == 500
+        assert headers["x-request-id"] == "fault-test-2"
+        assert body == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Internal server error.",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-2"},
+                }
+            ],
+        }
+        log = read_log()
+        assert "Unexpected error (request id fault-test-2)" in log
+        assert "OperationalError" in log
+
+    def test_a_made_request_id_is_the_one_reported(self, production_server):
+        port, read_log = production_server
+        _, headers, body = post(port, "{ categories { id } }")
+        request_id = headers["x-request-id"]
+        assert body["errors"][0]["extensions"]["requestId"] == request_id
+        assert f"(request id {request_id})" in read_log()
