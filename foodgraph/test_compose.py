@@ -18,8 +18,9 @@ ROOT = Path(settings.BASE_DIR)
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 MYSQL_STATEFULSET = yaml.safe_load((ROOT / "k8s/mysql/statefulset.yaml").read_text())
 MYSQL_CONFIG = yaml.safe_load((ROOT / "k8s/mysql/configmap.yaml").read_text())
-# Where the laptop must differ from the cluster: its own host names, and GraphiQL on.
-LAPTOP_SETTINGS = {"DJANGO_ALLOWED_HOSTS", "FOODGRAPH_GRAPHIQL"}
+# Where the laptop must differ from the cluster: its own host names, and GraphiQL (with the
+# introspection its docs explorer needs) on.
+LAPTOP_SETTINGS = {"DJANGO_ALLOWED_HOSTS", "FOODGRAPH_GRAPHIQL", "FOODGRAPH_INTROSPECTION"}
 
 
 def interpolated(value: str) -> str:

@@ -6,8 +6,6 @@ Limits are checked before anything executes, so a refused document costs no SQL.
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -21,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from graphql import get_introspection_query
 
-from foodgraph.tests import _get, _has_mysqlclient, free_port
+from foodgraph.testing import unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -274,12 +272,9 @@ def production_server():
     The schema is built once per process, so other settings need another process. The dead
     database is the real fault: resolvers that touch it fail with the driver's own error.
     """
-    port, dead_port = free_port(), free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"mysql://root@127.0.0.1:{dead_port}/foodgraph"
-        if _has_mysqlclient()
-        else "sqlite:////nonexistent-dir/db.sqlite3",
+        "DATABASE_URL": unreachable_database_url(),
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": PRODUCTION_SECRET_KEY,
@@ -287,25 +282,13 @@ def production_server():
         "FOODGRAPH_INTROSPECTION": "0",
         "FOODGRAPH_GRAPHIQL": "0",
     }
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _get(port, "/healthz", wait=True)
+    with tempfile.TemporaryFile() as log, uvicorn(env, output=log) as port:
 
-            def read_log() -> str:
-                log.seek(0)
-                return log.read().decode()
+        def read_log() -> str:
+            log.seek(0)
+            return log.read().decode()
 
-            yield port, read_log
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        yield port, read_log
 
 
 def post(port: int, document: str, headers: dict | None = None) -> tuple[int, dict, dict]:

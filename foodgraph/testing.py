@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -48,16 +48,27 @@ def production_env(**overrides: str) -> dict[str, str]:
     }
 
 
+def unreachable_database_url() -> str:
+    """A database nothing answers for: MySQL on a closed port (SQLite without mysqlclient)."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return "sqlite:////nonexistent-dir/db.sqlite3"
+    return f"mysql://root@127.0.0.1:{free_port()}/foodgraph"
+
+
 @contextmanager
-def uvicorn(env: dict[str, str]) -> Iterator[int]:
-    """A `uvicorn foodgraph.asgi:application` process, up; yields its port."""
+def uvicorn(env: dict[str, str], output: IO[bytes] | None = None) -> Iterator[int]:
+    """A `uvicorn foodgraph.asgi:application` process, up; yields its port.
+
+    Its output goes to `output`, or nowhere."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
     )
     try:
         get(port, "/healthz", wait=True)

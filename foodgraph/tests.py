@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from foodgraph.schema import schema
-from foodgraph.testing import free_port, get, uvicorn
+from foodgraph.testing import get, unreachable_database_url, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -73,12 +73,9 @@ def test_readyz_when_the_database_answers(gql):
 
 def test_uvicorn_serves_probes_and_readyz_says_503_without_a_database():
     """A real uvicorn process whose database is unreachable: alive, but not ready."""
-    dead_port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"mysql://root@127.0.0.1:{dead_port}/foodgraph"
-        if _has_mysqlclient()
-        else "sqlite:////nonexistent-dir/db.sqlite3",
+        "DATABASE_URL": unreachable_database_url(),
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": "test-only-secret-key-for-this-server-process",
@@ -86,11 +83,3 @@ def test_uvicorn_serves_probes_and_readyz_says_503_without_a_database():
     with uvicorn(env) as port:
         assert get(port, "/healthz") == (200, "ok")
         assert get(port, "/readyz") == (503, "database unavailable")
-
-
-def _has_mysqlclient() -> bool:
-    try:
-        import MySQLdb  # noqa: F401
-    except ImportError:
-        return False
-    return True
