@@ -72,7 +72,7 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
             )
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
-    return cart_of(user)
+        return cart_of(user)  # read under the lock: the cart as this add left it
 
 
 def _lock_cart(user: User) -> None:
@@ -96,14 +96,14 @@ def update_cart_item(user: User, cart_item_id: int, quantity: int) -> Cart:
             line.delete()
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=quantity)
-    return cart_of(user)
+        return cart_of(user)
 
 
 def remove_from_cart(user: User, cart_item_id: int) -> Cart:
     with transaction.atomic():
         _lock_cart(user)
         _own_line(user, cart_item_id).delete()
-    return cart_of(user)
+        return cart_of(user)
 
 
 def clear_cart(user: User) -> Cart:
