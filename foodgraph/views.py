@@ -1,3 +1,4 @@
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -7,7 +8,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from strawberry.django.views import AsyncGraphQLView
 
 from accounts.services import user_for_access_token
-from foodgraph.errors import Unauthenticated
+from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
+
+logger = logging.getLogger(__name__)
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 
@@ -26,6 +29,15 @@ class GraphQLView(AsyncGraphQLView):
             # A bad token is an error, never a silent downgrade to anonymous.
             response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
             response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+        except DATABASE_OUTAGES as error:
+            # The user lookup is the first query: with the database down it fails here, before
+            # GraphQL runs. Answer in GraphQL's shape, not with Django's HTML 500 page.
+            logger.warning("database unavailable: %s", error)
+            response = JsonResponse(
+                {"data": None, "errors": [ServiceUnavailable().formatted]}, status=503
+            )
+            response["Retry-After"] = "5"
             return response
         return await super().dispatch(request, *args, **kwargs)
 
