@@ -21,12 +21,14 @@ K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sor
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed
 .PHONY: deploy-check k8s-validate hadolint
+.PHONY: stress stress-faults
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
 	@echo "make test    ruff, migration check, deploy checks, the test suite on SQLite and MySQL"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/"
 	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make stress  long fault and load runs (minutes; docs/reliability.md)"
 
 # The virtualenv, rebuilt when pyproject.toml changes. mysqlclient (the `mysql` extra) needs
 # the MariaDB client headers: installed with apt-get where we may, else MySQL runs are skipped.
@@ -73,6 +75,16 @@ hadolint: install
 deploy-check: k8s-validate hadolint
 
 test: lint migrations-check deploy-check test-sqlite test-mysql
+
+# Longer runs than `make test` may take; their figures go to docs/reliability.md.
+stress: stress-faults
+
+# Server killed mid-checkout, database stopped again and again, all under load
+# (foodgraph/stress_faults.py). STRESS_KILLS, STRESS_OUTAGES, STRESS_CUSTOMERS size it.
+stress-faults: install
+	@echo "== races and faults (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
+	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
+	  $(BIN)/pytest -s foodgraph/stress_faults.py
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
