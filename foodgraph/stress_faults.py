@@ -27,7 +27,7 @@ from foodgraph.test_faults import (
 )
 
 KILLS = int(os.environ.get("STRESS_KILLS", "6"))
-OUTAGES = int(os.environ.get("STRESS_OUTAGES", "4"))
+OUTAGES = int(os.environ.get("STRESS_OUTAGES", "6"))
 CUSTOMERS = int(os.environ.get("STRESS_CUSTOMERS", "24"))
 
 pytestmark = pytest.mark.mysql_only
@@ -39,7 +39,7 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
         yield running
 
 
-def report(name: str, figures: dict) -> None:
+def print_figures(name: str, figures: dict) -> None:
     print(f"\n{name}: {json.dumps(figures, default=str)}")
 
 
@@ -63,7 +63,7 @@ def test_server_killed_mid_checkout_keeps_every_order_whole(shop: Shop) -> None:
     answers = answers_of(shop.customers)
     orders = check_the_books(shop.db, shop.database, shop.customers)
     unclean = [a.detail for c in shop.customers for a in c.failures if a.kind == "unclean"]
-    report(
+    print_figures(
         "server kills",
         {
             "customers": len(shop.customers),
@@ -79,14 +79,16 @@ def test_server_killed_mid_checkout_keeps_every_order_whole(shop: Shop) -> None:
 
 
 def test_repeated_database_outages_under_load(shop: Shop) -> None:
-    """The database stops (clean shutdown, then crash, alternately) for longer than a probe
-    period, again and again; foodgraph is never restarted."""
+    """The database goes away for longer than a probe period, again and again, in turn shut
+    down, crashed and frozen; foodgraph is never restarted."""
     reports = []
     for number in range(OUTAGES):
-        sig = signal.SIGTERM if number % 2 == 0 else signal.SIGKILL
-        reports += run_outages(shop, outages=1, seconds=READINESS["periodSeconds"] + 1, sig=sig)
+        sig = (signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP)[number % 3]
+        seconds = READINESS["periodSeconds"] + 1
+        for figures in run_outages(shop, outages=1, seconds=seconds, sig=sig):
+            reports.append({"fault": sig.name, **figures})
     orders = check_the_books(shop.db, shop.database, shop.customers)
-    report(
+    print_figures(
         "database outages",
         {
             "customers": len(shop.customers),

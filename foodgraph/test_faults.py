@@ -135,10 +135,20 @@ class MariaDBServer:
         return True
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        """SIGTERM: a clean shutdown (what `kubectl delete pod` sends); SIGKILL: a crash."""
+        """SIGTERM: a clean shutdown (what `kubectl delete pod` sends); SIGKILL: a crash;
+        SIGSTOP: a frozen server (a hung node, a cut network) that still accepts connections."""
         assert self.process is not None
         self.process.send_signal(sig)
-        self.process.wait(timeout=60)
+        if sig != signal.SIGSTOP:
+            self.process.wait(timeout=60)
+
+    def resume(self) -> None:
+        """Back after stop(): thawed if frozen, else started again on the same data."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+        else:
+            self.start()
 
     def error_log(self) -> str:
         path = self.directory / "error.log"
@@ -477,7 +487,7 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
 def outage(
     shop: Shop, seconds: float, sig: signal.Signals, recovery_seconds: float
 ) -> dict[str, Any]:
-    """Stop the database under load, then start it again. What readiness and clients saw."""
+    """Stop the database under load, then bring it back. What readiness and clients saw."""
     web, db = shop.web, shop.db
     pid = web.process.pid
     before = answers_of(shop.customers)
@@ -494,7 +504,7 @@ def outage(
         assert status != 200, "/readyz said ready while the database was down"
         time.sleep(0.2)
     during = answers_of(shop.customers) - before
-    db.start()
+    db.resume()
     back_at = time.monotonic()
     while readiness(web.port)[0] != 200:
         assert time.monotonic() - back_at < READINESS["periodSeconds"] * 3, "never ready again"

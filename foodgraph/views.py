@@ -1,3 +1,4 @@
+import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +14,9 @@ from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticat
 logger = logging.getLogger(__name__)
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
+# Under the readiness probe's timeoutSeconds (k8s/web/deployment.yaml): a frozen database
+# gets a 503 in time, not a probe timeout.
+READINESS_TIMEOUT_SECONDS = 2
 
 
 class GraphQLView(AsyncGraphQLView):
@@ -57,14 +61,22 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 
 
 async def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: 200 when the database answers, 503 when it does not."""
+    """Readiness: 200 when the database answers, 503 when it does not, or not in time."""
+    # A plain executor thread, not sync_to_async: asgiref waits for a cancelled call's
+    # thread to finish, so a ping stuck on a frozen database would hold the answer too.
+    ping = asyncio.get_running_loop().run_in_executor(None, _ping_database)
     try:
-        await sync_to_async(_ping_database)()
+        await asyncio.wait_for(ping, READINESS_TIMEOUT_SECONDS)
     except Exception:
         return HttpResponse("database unavailable", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
 
 
 def _ping_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """A query on a new connection, closed after: the executor's threads outlive requests,
+    and a connection kept in one would go stale when the database restarts."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()
