@@ -261,7 +261,6 @@ def readiness(port: int) -> tuple[int, float]:
 ADD = """mutation($id: ID!, $q: Int!) { addToCart(menuItemId: $id, quantity: $q) {
   __typename } }"""
 CHECKOUT = "mutation { createOrderFromCart { __typename ... on Order { id total } } }"
-CART = "{ cart { itemCount } }"
 
 
 @dataclass
