@@ -20,7 +20,8 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
-.PHONY: stress deploy-check k8s-validate hadolint lock codegen codegen-check compose-check chromium
+.PHONY: stress stress-fuzz stress-faults deploy-check k8s-validate hadolint lock codegen
+.PHONY: codegen-check compose-check chromium
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
@@ -30,7 +31,7 @@ help:
 	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
 	@echo "make lock    regenerate requirements*.lock from pyproject.toml"
 	@echo "make bench   load-test the production configuration on the local MySQL and Redis"
-	@echo "make stress  fuzz the API with schemathesis at length, on MySQL (FUZZ_EXAMPLES per role)"
+	@echo "make stress  long fuzzing, fault and load runs (minutes; docs/reliability.md)"
 
 # The virtualenv, from the hash-checked lock (`make lock` writes it from pyproject.toml), then
 # the project itself without dependencies; `pip check` catches a lock that misses a dependency.
@@ -129,12 +130,22 @@ test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
 # actors (anonymous and each role), new ones every run; the figures land in the report file.
 FUZZ_EXAMPLES ?= 400
 FUZZ_REPORT := $(VENV)/fuzz-report.json
-stress: install
+stress-fuzz: install
 	@echo "== fuzzing: $(FUZZ_EXAMPLES) operations per actor on MySQL ($(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
 	  FOODGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FOODGRAPH_FUZZ_RANDOM=1 \
 	  FOODGRAPH_FUZZ_REPORT=$(FUZZ_REPORT) $(BIN)/pytest -q foodgraph/test_fuzz.py
 	cat $(FUZZ_REPORT)
+
+# Longer runs than `make test` may take; their figures go to docs/reliability.md.
+stress: stress-fuzz stress-faults
+
+# Server killed mid-checkout, database stopped again and again, all under load
+# (foodgraph/stress_faults.py). STRESS_KILLS, STRESS_OUTAGES, STRESS_CUSTOMERS size it.
+stress-faults: install
+	@echo "== races and faults (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
+	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
+	  $(BIN)/pytest -s foodgraph/stress_faults.py
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql

@@ -6,6 +6,7 @@ Anything else a resolver raises is an unexpected fault and is masked for clients
 
 from typing import ClassVar
 
+from django.db import InterfaceError, OperationalError
 from graphql import GraphQLError
 
 
@@ -43,3 +44,22 @@ class RateLimited(ApiError):
         super().__init__(message)
         self.retry_after = retry_after
         self.extensions = {**(self.extensions or {}), "retryAfter": retry_after}
+
+
+class ServiceUnavailable(ApiError):
+    """The database cannot serve the request right now (down, restarting, lock timeout).
+
+    Transient by nature: the same request may succeed when retried a little later.
+    """
+
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self, message: str = default_message) -> None:
+        super().__init__(message)
+
+
+# Django's errors for a database that cannot answer: OperationalError for a refused
+# connection, a server gone away mid-query, a deadlock or lock wait timeout; InterfaceError
+# for a connection that was already closed.
+DATABASE_OUTAGES = (OperationalError, InterfaceError)

@@ -9,7 +9,7 @@ process, and each operation runs synchronously, in one hop, on the database thre
 
 import logging
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -46,6 +46,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 import accounts.schema
 import menu.schema
 import orders.schema
+from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable
 
 logger = logging.getLogger("foodgraph.errors")
 
@@ -130,15 +131,22 @@ def _code_for(error: GraphQLError) -> str:
 
 
 class MaskFaults(MaskErrors):
-    """A fault becomes a generic error that carries the request id, to find it in the logs."""
+    """A fault becomes a generic error that carries the request id, to find it in the logs.
+
+    A database outage is told as such, with a code to retry on: without it a client could not
+    tell "the database is restarting, retry" from a bug.
+    """
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
+        outage = isinstance(error.original_error, DATABASE_OUTAGES)
+        if outage:
+            masked.message = ServiceUnavailable.default_message
         masked.extensions = {
-            "code": "INTERNAL_SERVER_ERROR",
+            "code": ServiceUnavailable.code if outage else "INTERNAL_SERVER_ERROR",
             "requestId": request_id_of(self.execution_context),
         }
         return masked
@@ -199,7 +207,6 @@ class MaxFieldsRule(ValidationRule):
             )
 
 
-@cache
 def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
     """`rule`, its errors carrying `code` (strawberry's limiters give none)."""
 
@@ -228,15 +235,14 @@ def with_code(rule: type[ValidationRule], code: str) -> type[ValidationRule]:
     return CodedRule
 
 
-def coded(make: Callable[[], AddValidationRules], code: str) -> Callable[[], SchemaExtension]:
-    """A factory of the extension `make` builds, its errors coded (one instance per request)."""
+def coded_rules(extension: AddValidationRules, code: str) -> list[type[ValidationRule]]:
+    """The validation rules of `extension`, their errors carrying `code`.
 
-    def factory() -> SchemaExtension:
-        extension = make()
-        extension.validation_rules = [with_code(rule, code) for rule in extension.validation_rules]
-        return extension
-
-    return factory
+    Taken once per process: strawberry's limiters make a new rule class per instance, and an
+    extension is instantiated per request (a new class each time would defeat the validation
+    cache and grow memory without bound).
+    """
+    return [with_code(rule, code) for rule in extension.validation_rules]
 
 
 class QueryOptimizer(DjangoOptimizerExtension):
@@ -265,18 +271,21 @@ def build_schema() -> Schema:
     introspection = settings.GRAPHQL_INTROSPECTION
     max_tokens, max_depth = settings.GRAPHQL_MAX_TOKENS, settings.GRAPHQL_MAX_DEPTH
     max_aliases = settings.GRAPHQL_MAX_ALIASES
+    rules = [
+        *coded_rules(QueryDepthLimiter(max_depth=max_depth), QUERY_TOO_COMPLEX),
+        *coded_rules(MaxAliasesLimiter(max_alias_count=max_aliases), QUERY_TOO_COMPLEX),
+        MaxFieldsRule,
+    ]
+    if not introspection:
+        rules += coded_rules(DisableIntrospection(), "INTROSPECTION_DISABLED")
     extensions: list[Callable[[], SchemaExtension]] = [
         # Clients send the same few documents over and over: parse and validate each once.
         partial(ParserCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         partial(ValidationCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
-        coded(partial(QueryDepthLimiter, max_depth=max_depth), QUERY_TOO_COMPLEX),
-        coded(partial(MaxAliasesLimiter, max_alias_count=max_aliases), QUERY_TOO_COMPLEX),
-        partial(AddValidationRules, [MaxFieldsRule]),
+        partial(AddValidationRules, rules),
         QueryOptimizer,
     ]
-    if not introspection:
-        extensions.append(coded(DisableIntrospection, "INTROSPECTION_DISABLED"))
     if not settings.DEBUG:
         extensions.append(MaskFaults)
     return FoodgraphSchema(

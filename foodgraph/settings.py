@@ -123,6 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
             "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
             "ERROR_FOR_DIVISION_BY_ZERO'",
             "isolation_level": "read committed",
+            # A database that stops answering (frozen, cut off) fails new calls after this
+            # many seconds, instead of holding them, and a thread each, until it is back.
+            "connect_timeout": 5,
         }
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}

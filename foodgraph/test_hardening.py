@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from graphql import get_introspection_query
 
+from foodgraph.errors import ServiceUnavailable
 from foodgraph.testing import unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
@@ -347,6 +348,7 @@ class TestProductionMode:
     def test_a_fault_is_masked_for_the_client_and_logged_with_the_request_id(
         self, production_server
     ):
+        """The dead database is the fault: masked as an outage, which clients may retry."""
         port, read_log = production_server
         status, headers, body = post(
             port, "{ categories { title } }", headers={"X-Request-ID": "fault-test-1"}
@@ -355,8 +357,8 @@ class TestProductionMode:
         assert headers["x-request-id"] == "fault-test-1"
         assert body["data"] is None
         (error,) = body["errors"]
-        assert error["message"] == "Internal server error."
-        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-1"}
+        assert error["message"] == ServiceUnavailable.default_message
+        assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "requestId": "fault-test-1"}
         assert "OperationalError" not in json.dumps(body)
         log = read_log()
         assert "Unexpected error in categories (request id fault-test-1)" in log
@@ -372,19 +374,20 @@ class TestProductionMode:
             "{ me { id } }",
             headers={"Authorization": f"JWT {token}", "X-Request-ID": "fault-test-2"},
         )
-        assert status == 500
+        assert status == 503
         assert headers["x-request-id"] == "fault-test-2"
+        assert headers["retry-after"]
         assert body == {
             "data": None,
             "errors": [
                 {
-                    "message": "Internal server error.",
-                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-2"},
+                    "message": ServiceUnavailable.default_message,
+                    "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": "fault-test-2"},
                 }
             ],
         }
         log = read_log()
-        assert "Unexpected error (request id fault-test-2)" in log
+        assert "Database unavailable (request id fault-test-2)" in log
         assert "OperationalError" in log
 
     def test_a_made_request_id_is_the_one_reported(self, production_server):

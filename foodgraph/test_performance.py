@@ -18,7 +18,7 @@ from accounts.tokens import create_access_token
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 from conftest import gid
 from foodgraph import response_cache
-from foodgraph.testing import get, graphql, production_env, uvicorn
+from foodgraph.testing import graphql, production_env, uvicorn
 from menu import services as menu_services
 from menu.models import Category, MenuItem
 from orders.models import Order, OrderItem
@@ -219,7 +219,6 @@ def test_a_server_keeps_its_database_connection_across_requests(menu):
         first = server_connections()
         for _ in range(20):
             assert titles(graphql(port, MENU_PAGE))
-        assert get(port, "/readyz") == (200, "ok")
         assert server_connections() == first
         assert len(first) == 1
 

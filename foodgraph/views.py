@@ -1,3 +1,4 @@
+import asyncio
 import json
 import logging
 import re
@@ -15,12 +16,15 @@ from strawberry.django.views import AsyncGraphQLView
 
 from accounts.services import user_for_access_token
 from foodgraph import response_cache
-from foodgraph.errors import Unauthenticated
+from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
 
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 REQUEST_ID_HEADER = "X-Request-ID"
 logger = logging.getLogger("foodgraph.errors")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Under the readiness probe's timeoutSeconds (k8s/web/deployment.yaml): a frozen database
+# gets a 503 in time, not a probe timeout.
+READINESS_TIMEOUT_SECONDS = 2
 
 
 class GraphQLView(AsyncGraphQLView):
@@ -83,6 +87,18 @@ class GraphQLView(AsyncGraphQLView):
             response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
             response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
+        except DATABASE_OUTAGES as error:
+            # The user lookup is the first query: with the database down it fails here, before
+            # GraphQL runs. Answer in GraphQL's shape, not with Django's HTML 500 page.
+            logger.warning("Database unavailable (request id %s): %r", request.request_id, error)
+            response = request_error(
+                503,
+                ServiceUnavailable.default_message,
+                ServiceUnavailable.code,
+                requestId=request.request_id,
+            )
+            response["Retry-After"] = "5"
+            return response
         try:
             return await self.run(request=request)
         except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
@@ -136,14 +152,22 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 
 
 async def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: 200 when the database answers, 503 when it does not."""
+    """Readiness: 200 when the database answers, 503 when it does not, or not in time."""
+    # A plain executor thread, not sync_to_async: asgiref waits for a cancelled call's
+    # thread to finish, so a ping stuck on a frozen database would hold the answer too.
+    ping = asyncio.get_running_loop().run_in_executor(None, _ping_database)
     try:
-        await sync_to_async(_ping_database)()
+        await asyncio.wait_for(ping, READINESS_TIMEOUT_SECONDS)
     except Exception:
         return HttpResponse("database unavailable", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
 
 
 def _ping_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """A query on a new connection, closed after: the executor's threads outlive requests,
+    and a connection kept in one would go stale when the database restarts."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()

@@ -72,15 +72,16 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
             )
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
-    return cart_of(user)
+        return cart_of(user)  # read under the lock: the cart as this add left it
 
 
 def _lock_cart(user: User) -> None:
-    """Serialize writes to one user's cart by locking the user's row.
+    """Serialize writes to one user's cart by locking the user's row. Every cart write takes it.
 
     Without it, two first adds of one item race on the unique line: on MySQL both wait on
     the duplicate key, then deadlock upgrading their locks. One lock per cart is simpler
-    than retries, and checkout takes it too, so an add never slips into a checkout.
+    than retries, and checkout takes it too, so no add, update or removal slips into a
+    checkout (and is lost when it empties the cart).
     """
     list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
 
@@ -89,21 +90,26 @@ def update_cart_item(user: User, cart_item_id: int, quantity: int) -> Cart:
     """Set a line's quantity; 0 removes the line."""
     _check_quantity(quantity, allowed_min=0)
     with transaction.atomic():
+        _lock_cart(user)
         line = _own_line(user, cart_item_id)
         if quantity == 0:
             line.delete()
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=quantity)
-    return cart_of(user)
+        return cart_of(user)
 
 
 def remove_from_cart(user: User, cart_item_id: int) -> Cart:
-    _own_line(user, cart_item_id).delete()
-    return cart_of(user)
+    with transaction.atomic():
+        _lock_cart(user)
+        _own_line(user, cart_item_id).delete()
+        return cart_of(user)
 
 
 def clear_cart(user: User) -> Cart:
-    CartItem.objects.filter(user=user).delete()
+    with transaction.atomic():
+        _lock_cart(user)
+        CartItem.objects.filter(user=user).delete()
     return Cart([])
 
 
@@ -144,12 +150,11 @@ def create_order_from_cart(user: User) -> Order:
     """
     with transaction.atomic():
         _lock_cart(user)
-        lines = list(
-            CartItem.objects.select_for_update()
-            .filter(user=user)
-            .select_related("menu_item")
-            .order_by("id")
-        )
+        # A plain read: the cart lock keeps every other writer of this cart out. Locking the
+        # lines too (FOR UPDATE over the join with their dishes) deadlocked on MySQL: it locked
+        # the dishes, which other carts' inserts need a shared lock on, and on small tables
+        # it scans, so two checkouts each waited for the other's lines.
+        lines = list(CartItem.objects.filter(user=user).select_related("menu_item").order_by("id"))
         if not lines:
             raise ValidationError("Your cart is empty.", code="empty_cart")
         unavailable = [line.menu_item.title for line in lines if not line.menu_item.available]
