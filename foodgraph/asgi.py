@@ -7,6 +7,7 @@ Under ASGI every sync middleware costs two thread hops per request; the token-au
 API needs none of the admin's sessions, messages or CSRF, so it does not pay for them.
 """
 
+import gc
 import os
 from typing import Any
 
@@ -50,3 +51,6 @@ site = Handler(settings.MIDDLEWARE)
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     handler = api if scope.get("path", "").rstrip("/") in settings.API_PATHS else site
     await handler(scope, receive, send)
+
+
+gc.freeze()
