@@ -15,7 +15,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Model
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -49,6 +48,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import StrawberryOptional
+from strawberry.types.field import StrawberryField
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import DjangoOptimizerExtension
 from strawberry_django.utils.typing import get_django_definition
@@ -266,43 +267,51 @@ class QueryOptimizer(DjangoOptimizerExtension):
     resolve = SchemaExtension.resolve
 
 
-def read_columns_directly(schema: Schema) -> None:
-    """Fields that are plain model columns, and node IDs, resolve by reading the attribute.
+def read_attributes_directly(schema: Schema) -> None:
+    """Fields that only read an attribute resolve by reading it, and node IDs are made directly.
 
     Strawberry wraps every field's resolver (arguments, Info, field extensions) and
     strawberry-django adds lookups of its own: several microseconds a field, a large part of
-    what a page of fifty items costs. A column with no resolver, no extension and a scalar
-    type needs none of it; nor does a node's ID, which is base64 of "Type:key". The whole
-    test suite, which compares IDs and values, runs through these resolvers.
+    what a page of fifty items costs. A field with no resolver and no extension needs none of
+    it when it reads a plain attribute, a scalar column, or a foreign key whose type does not
+    narrow its queryset; a node's ID is base64 of "Type:key". The whole test suite, which
+    compares IDs and values, runs through these resolvers.
     """
     for graphql_type in schema._schema.type_map.values():
-        if not isinstance(graphql_type, GraphQLObjectType):
-            continue
-        definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-        django_definition = get_django_definition(getattr(definition, "origin", None))
-        if django_definition is None:
-            continue
-        for name, graphql_field in graphql_type.fields.items():
-            if attname := plain_column(django_definition.model, graphql_field):
-                graphql_field.resolve = attribute_reader(attname)
-            elif name == "id" and issubclass(definition.origin, relay.Node):
-                graphql_field.resolve = global_id_reader(
-                    graphql_type.name, definition.origin.resolve_id_attr()
-                )
+        if isinstance(graphql_type, GraphQLObjectType):
+            for name, graphql_field in graphql_type.fields.items():
+                if resolve := direct_resolver(graphql_type, name, graphql_field):
+                    graphql_field.resolve = resolve
 
 
-def plain_column(model: type[Model], graphql_field: GraphQLField) -> str | None:
-    """The attribute of `model` that `graphql_field` reads, if it is a plain scalar column."""
+def direct_resolver(
+    graphql_type: GraphQLObjectType, name: str, graphql_field: GraphQLField
+) -> Callable[..., Any] | None:
+    """A bare resolver for the field, or None where strawberry's own is needed."""
+    definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(field, StrawberryDjangoField) or field.base_resolver or field.extensions:
+    origin = getattr(definition, "origin", None)
+    if name == "id" and isinstance(origin, type) and issubclass(origin, relay.Node):
+        return global_id_reader(graphql_type.name, origin.resolve_id_attr())
+    if not isinstance(field, StrawberryField) or field.base_resolver or field.extensions:
         return None
-    if not isinstance(get_nullable_type(graphql_field.type), GraphQLScalarType):
+    django_definition = get_django_definition(origin)
+    if django_definition is None:
+        return attribute_reader(field.python_name)  # a plain strawberry type's attribute
+    if not isinstance(field, StrawberryDjangoField):
         return None
     try:
-        model_field = model._meta.get_field(field.django_name)
+        model_field = django_definition.model._meta.get_field(field.django_name)
     except FieldDoesNotExist:
         return None
-    return None if model_field.is_relation else model_field.attname
+    if not model_field.is_relation:
+        # Enums are left to strawberry-django, which turns the stored value into a member.
+        scalar = isinstance(get_nullable_type(graphql_field.type), GraphQLScalarType)
+        return attribute_reader(model_field.attname) if scalar else None
+    target = field.type.of_type if isinstance(field.type, StrawberryOptional) else field.type
+    if model_field.many_to_one and not hasattr(target, "get_queryset"):
+        return attribute_reader(model_field.name)  # select_related by the optimizer
+    return None
 
 
 def attribute_reader(attname: str) -> Callable[..., Any]:
@@ -360,7 +369,7 @@ def build_schema() -> Schema:
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,
     )
-    read_columns_directly(schema)
+    read_attributes_directly(schema)
     return schema
 
 
