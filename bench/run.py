@@ -123,19 +123,18 @@ def prepare_database(env: dict[str, str]) -> None:
 
 @contextmanager
 def server(env: dict[str, str], port: int) -> Iterator[int]:
-    """One uvicorn worker, as the image runs it; yields its pid."""
+    """One uvicorn worker, with the image's options (access log included); yields its pid."""
+    log = Path(tempfile.mkdtemp(prefix="foodgraph-bench-")) / "uvicorn.log"
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "foodgraph.asgi:application",
-            "--port",
-            str(port),
-            "--no-access-log",
+            *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *("--proxy-headers", "--no-server-header"),
         ],
         cwd=ROOT,
         env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 20
@@ -143,7 +142,7 @@ def server(env: dict[str, str], port: int) -> Iterator[int]:
             ["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}/readyz"], check=False
         ).returncode:
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
+                raise RuntimeError(f"the server did not start; see {log}")
             time.sleep(0.2)
         yield process.pid
     finally:
