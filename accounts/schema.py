@@ -56,6 +56,8 @@ class Mutation:
         except RateLimited as error:
             info.context.response.headers["Retry-After"] = str(error.retry_after)
             raise
+        # The rest of this request is the signed-in user's: `user { email }` is their own.
+        info.context.request.user = pair.user
         return TokenPayload.from_pair(pair)
 
     @strawberry_django.mutation(

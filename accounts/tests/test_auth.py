@@ -25,7 +25,7 @@ mutation($input: RegisterInput!) {
 TOKEN_AUTH = """
 mutation($username: String!, $password: String!) {
   tokenAuth(username: $username, password: $password) {
-    token refreshToken refreshExpiresIn payload user { username roles }
+    token refreshToken refreshExpiresIn payload user { username roles email }
   }
 }"""
 REFRESH = """
@@ -121,7 +121,12 @@ class TestRegister:
 class TestTokenAuth:
     def test_good_credentials_give_a_working_token_pair(self, gql, customer):
         pair = sign_in(gql, "carol")
-        assert pair["user"] == {"username": "carol", "roles": ["CUSTOMER"]}
+        # The caller has just proved who they are: they see their own email.
+        assert pair["user"] == {
+            "username": "carol",
+            "roles": ["CUSTOMER"],
+            "email": "carol@example.com",
+        }
         assert pair["payload"]["username"] == "carol"
         expected_expiry = timezone.now() + settings.JWT_REFRESH_TOKEN_LIFETIME
         assert abs(pair["refreshExpiresIn"] - expected_expiry.timestamp()) < 60
