@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from graphql import get_introspection_query
 
 from foodgraph.errors import ServiceUnavailable
-from foodgraph.testing import unreachable_database_url, uvicorn
+from foodgraph.testing import free_port, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -268,14 +268,16 @@ class TestRequestId:
 
 @pytest.fixture(scope="module")
 def production_server():
-    """A real uvicorn process configured for production, whose database is unreachable.
+    """A real uvicorn process configured for production, whose database and Redis are
+    unreachable.
 
     The schema is built once per process, so other settings need another process. The dead
-    database is the real fault: resolvers that touch it fail with the driver's own error.
+    servers are the real faults: what touches them fails with the client library's own error.
     """
     env = {
         **os.environ,
         "DATABASE_URL": unreachable_database_url(),
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": PRODUCTION_SECRET_KEY,
@@ -363,6 +365,23 @@ class TestProductionMode:
         log = read_log()
         assert "Unexpected error in categories (request id fault-test-1)" in log
         assert "OperationalError" in log  # the traceback stays on the server
+
+    def test_an_unexpected_fault_is_a_generic_error_with_the_request_id(self, production_server):
+        """tokenAuth counts failures in the cache: with Redis down, that is a fault."""
+        port, read_log = production_server
+        status, headers, body = post(
+            port,
+            'mutation { tokenAuth(username: "carol", password: "x") { token } }',
+            headers={"X-Request-ID": "fault-test-3"},
+        )
+        assert (status, headers["x-request-id"]) == (200, "fault-test-3")
+        (error,) = body["errors"]
+        assert error["message"] == "Internal server error."
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "fault-test-3"}
+        assert "ConnectionError" not in json.dumps(body)
+        log = read_log()
+        assert "Unexpected error in tokenAuth (request id fault-test-3)" in log
+        assert "redis.exceptions.ConnectionError" in log  # the traceback stays on the server
 
     def test_a_fault_outside_the_operation_is_masked_too(self, production_server):
         """Reading a token's user needs the database: that fault comes before any resolver."""
