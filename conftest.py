@@ -197,6 +197,6 @@ def admin_user(make_user: Callable[..., User]) -> User:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Counters in the cache (sign-in failures) must not leak from one test to the next."""
-    from django.core.cache import cache
+    from foodgraph.caching import cache
 
     cache.clear()

@@ -10,12 +10,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from foodgraph.caching import cache
 from foodgraph.errors import RateLimited, Unauthenticated
 from foodgraph.ids import not_found
 

@@ -18,17 +18,13 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
+from foodgraph.caching import cache
 from menu.schema import PUBLIC_QUERY_FIELDS
 
 logger = logging.getLogger(__name__)
-
-# One cache client for the process. `django.core.cache.cache` is per asyncio context under
-# ASGI: every request would build a new client and open a new Redis connection.
-cache = caches.create_connection("default")
 
 GENERATION_KEY = "graphql-response:generation"
 ENTRY_KEY = "graphql-response:{digest}"

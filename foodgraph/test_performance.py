@@ -18,6 +18,7 @@ from accounts.tokens import create_access_token
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 from conftest import gid
 from foodgraph import response_cache
+from foodgraph.caching import cache
 from foodgraph.testing import graphql, production_env, uvicorn
 from menu import services as menu_services
 from menu.models import Category, MenuItem
@@ -43,7 +44,7 @@ def sql(gql, query, variables=None, **kwargs) -> tuple[dict, list[str]]:
 
 def stored(query: str) -> bool:
     key = response_cache.key_for(json.dumps({"query": query}).encode())
-    return key is not None and response_cache.cache.get(key) is not None
+    return key is not None and cache.get(key) is not None
 
 
 class TestSqlPerOperation:
@@ -89,9 +90,9 @@ class TestSqlPerOperation:
 def response_caching(settings) -> Iterator[None]:
     """The response cache on, on the process's own cache (one process: nothing to share)."""
     settings.RESPONSE_CACHE_SECONDS = 60
-    response_cache.cache.clear()
+    cache.clear()
     yield
-    response_cache.cache.clear()
+    cache.clear()
 
 
 @pytest.mark.usefixtures("response_caching")
