@@ -11,10 +11,8 @@ directory).
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,8 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import Page, Request, Route, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from foodgraph.testing import uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -51,17 +51,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a production-mode foodgraph with the demo data."""
     tmp = tmp_path_factory.mktemp("graphiql-server")
-    port = free_port()
     env = {
         "PATH": os.environ["PATH"],
         "DJANGO_DEBUG": "0",
@@ -84,40 +77,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-    log = tmp / "web.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "foodgraph.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base_url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server did not start:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with (tmp / "web.log").open("wb") as log, uvicorn(env, output=log) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def post_graphql(base_url: str, query: str, headers: dict[str, str] | None = None) -> Any:
