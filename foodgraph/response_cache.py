@@ -12,7 +12,6 @@ about a write made by another worker, so without REDIS_URL the response cache is
 
 import hashlib
 import json
-import logging
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -23,8 +22,6 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationT
 
 from foodgraph.caching import cache
 from menu.schema import PUBLIC_QUERY_FIELDS
-
-logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "graphql-response:generation"
 ENTRY_KEY = "graphql-response:{digest}"
