@@ -1,14 +1,18 @@
 """ASGI entry point: `uvicorn foodgraph.asgi:application`.
 
-Two Django handlers share the process, split by path:
-- the API (`API_PATHS`: /graphql and the probes) runs `API_MIDDLEWARE`: async middleware only;
-- the site (the admin, static files) runs Django's usual stack, `MIDDLEWARE`.
+Three Django handlers share the process, split by path:
+- GraphQL (`GRAPHQL_PATH`) runs `API_MIDDLEWARE`, async middleware only, and does its database
+  work on one long-lived thread (unless that thread is stuck: see `GraphQLHandler`);
+- the probes (`PROBE_PATHS`) run the same middleware, a thread each, as Django does: they must
+  answer while that thread waits on a database that has stopped answering;
+- the site (the admin, static files) runs Django's usual stack, `MIDDLEWARE`, a thread each.
 Under ASGI every sync middleware costs two thread hops per request; the token-authenticated
 API needs none of the admin's sessions, messages or CSRF, so it does not pay for them.
 """
 
 import gc
 import os
+import time
 from typing import Any
 
 import django
@@ -21,16 +25,18 @@ django.setup(set_prefix=False)
 
 
 class Handler(ASGIHandler):
-    """Django's ASGI handler with a middleware list of its own and no thread per request.
+    """Django's ASGI handler with a middleware list of its own, and a choice of threads.
 
     Django enters a fresh `ThreadSensitiveContext` for every request, so each request's sync
     code (the ORM included) runs on a new thread with a new database connection, and
-    CONN_MAX_AGE keeps nothing. Without that context asgiref runs thread-sensitive code on one
-    long-lived thread per process, as a WSGI worker does, and its connection is kept.
+    CONN_MAX_AGE keeps nothing. Without that context (`thread_per_request=False`) asgiref runs
+    thread-sensitive code on one long-lived thread per process, as a WSGI worker does, and its
+    connection is kept.
     """
 
-    def __init__(self, middleware: list[str]) -> None:
+    def __init__(self, middleware: list[str], *, thread_per_request: bool) -> None:
         self.middleware = middleware
+        self.thread_per_request = thread_per_request
         super().__init__()
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -39,18 +45,59 @@ class Handler(ASGIHandler):
             super().load_middleware(is_async)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if self.thread_per_request:
+            await super().__call__(scope, receive, send)
+        elif scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        else:
+            await self.handle(scope, receive, send)
 
 
-api = Handler(settings.API_MIDDLEWARE)
-site = Handler(settings.MIDDLEWARE)
+class GraphQLHandler(Handler):
+    """The long-lived thread, with a way around it when it is stuck.
+
+    Requests queue for that thread. When requests are waiting and none has finished for
+    `STUCK_AFTER_SECONDS` (a database that stopped answering mid-query: there is no read
+    timeout), new requests get a thread and a connection of their own, as Django gives them,
+    and fail cleanly on the connect timeout instead of queueing behind the stuck one. Under
+    load requests finish every few milliseconds, so a long queue does not count as stuck.
+    """
+
+    STUCK_AFTER_SECONDS = 1.0
+
+    def __init__(self, middleware: list[str]) -> None:
+        super().__init__(middleware, thread_per_request=False)
+        self.in_flight = 0
+        self.progress_at = time.monotonic()  # the last arrival into an empty queue or finish
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        now = time.monotonic()
+        if self.in_flight and now - self.progress_at > self.STUCK_AFTER_SECONDS:
+            await ASGIHandler.__call__(self, scope, receive, send)
+            return
+        if not self.in_flight:
+            self.progress_at = now
+        self.in_flight += 1
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.progress_at = time.monotonic()
+
+
+graphql = GraphQLHandler(settings.API_MIDDLEWARE)
+probes = Handler(settings.API_MIDDLEWARE, thread_per_request=True)
+site = Handler(settings.MIDDLEWARE, thread_per_request=True)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    handler = api if scope.get("path", "").rstrip("/") in settings.API_PATHS else site
-    await handler(scope, receive, send)
+    path = scope.get("path", "").rstrip("/")
+    if path == settings.GRAPHQL_PATH:
+        await graphql(scope, receive, send)
+    elif path in settings.PROBE_PATHS:
+        await probes(scope, receive, send)
+    else:
+        await site(scope, receive, send)
 
 
 # Everything imported so far (Django, the schema, the apps) lives as long as the process: out

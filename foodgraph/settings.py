@@ -81,8 +81,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# The API: async middleware only (each sync one costs two thread hops per request under ASGI).
-API_PATHS = frozenset({"/graphql", "/healthz", "/readyz"})
+# The API (/graphql and the probes): async middleware only (each sync one costs two thread
+# hops per request under ASGI). foodgraph/asgi.py routes the paths.
+GRAPHQL_PATH = "/graphql"
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 API_MIDDLEWARE = [
     "foodgraph.middleware.api_security_middleware",
     "corsheaders.middleware.CorsMiddleware",

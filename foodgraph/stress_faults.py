@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
+from foodgraph.asgi import GraphQLHandler
 from foodgraph.test_faults import (
     READINESS,
     Shop,
@@ -29,6 +31,8 @@ from foodgraph.test_faults import (
 KILLS = int(os.environ.get("STRESS_KILLS", "6"))
 OUTAGES = int(os.environ.get("STRESS_OUTAGES", "6"))
 CUSTOMERS = int(os.environ.get("STRESS_CUSTOMERS", "24"))
+# The server's MySQL connect timeout: the same settings, the same value.
+CONNECT_TIMEOUT = settings.DATABASES["default"]["OPTIONS"]["connect_timeout"]
 
 pytestmark = pytest.mark.mysql_only
 
@@ -85,6 +89,10 @@ def test_repeated_database_outages_under_load(shop: Shop) -> None:
     for number in range(OUTAGES):
         sig = (signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP)[number % 3]
         seconds = READINESS["periodSeconds"] + 1
+        if sig is signal.SIGSTOP:
+            # Long enough for a call that arrives once the database thread is stuck to fail
+            # within the freeze: GraphQLHandler's STUCK_AFTER_SECONDS, then the connect timeout.
+            seconds = max(seconds, GraphQLHandler.STUCK_AFTER_SECONDS + CONNECT_TIMEOUT + 3)
         for figures in run_outages(shop, outages=1, seconds=seconds, sig=sig):
             reports.append({"fault": sig.name, **figures})
     orders = check_the_books(shop.db, shop.database, shop.customers)

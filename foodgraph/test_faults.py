@@ -492,6 +492,12 @@ def outage(
     before = answers_of(shop.customers)
     db.stop(sig)
     stopped_at = time.monotonic()
+    late_calls: list[tuple[Answer, float]] = []
+    if sig is signal.SIGSTOP:
+        # The frozen database holds the worker's queue of calls in flight until it thaws; a
+        # call that arrives once that is noticed must get a thread of its own and fail
+        # cleanly within the freeze (GraphQLHandler in foodgraph/asgi.py).
+        threading.Thread(target=late_call, args=(shop, stopped_at, late_calls), daemon=True).start()
     # The kubelet probes every periodSeconds: one probe period after the stop, /readyz must
     # already say 503. Probing more often only finds out when.
     not_ready_after, probe_seconds = None, []
@@ -503,6 +509,7 @@ def outage(
         assert status != 200, "/readyz said ready while the database was down"
         time.sleep(0.2)
     during = answers_of(shop.customers) - before
+    late = list(late_calls)
     db.resume()
     back_at = time.monotonic()
     while readiness(web.port)[0] != 200:
@@ -529,7 +536,19 @@ def outage(
         "ready_after_restart": ready_at - back_at,
         "answers_during": during,
         "answers_after": after,
+        "late_calls": [(answer.kind, round(seconds, 2)) for answer, seconds in late],
     }
+
+
+def late_call(shop: Shop, stopped_at: float, answers: list[tuple[Answer, float]]) -> None:
+    """A call from a new client, a little after the database froze: (answer, seconds taken)."""
+    from foodgraph.asgi import GraphQLHandler
+
+    time.sleep(GraphQLHandler.STUCK_AFTER_SECONDS + 0.5 - (time.monotonic() - stopped_at))
+    with shop.customers[0].client(shop.web.port) as client:
+        sent_at = time.monotonic()
+        answer = call(client, "{ me { username } }")
+        answers.append((answer, time.monotonic() - sent_at))
 
 
 def answers_of(customers: list[Customer]) -> Counter[str]:
@@ -553,7 +572,10 @@ def run_outages(shop: Shop, outages: int, seconds: float, sig: signal.Signals) -
         assert report["not_ready_after"] is not None
         assert report["not_ready_after"] <= READINESS["periodSeconds"]
         assert report["slowest_probe"] < READINESS["timeoutSeconds"]
-        assert report["answers_during"]["outage"] > 0, "no call met the outage"
+        if sig is signal.SIGSTOP:
+            assert [kind for kind, _ in report["late_calls"]] == ["outage"], report
+        else:
+            assert report["answers_during"]["outage"] > 0, "no call met the outage"
     return reports
 
 
