@@ -15,7 +15,5 @@ class MenuConfig(AppConfig):
             invalidate_on_commit()
 
         for model in (Category, MenuItem):
-            post_save.connect(menu_changed, sender=model, weak=False, dispatch_uid=f"{model}-save")
-            post_delete.connect(
-                menu_changed, sender=model, weak=False, dispatch_uid=f"{model}-delete"
-            )
+            for signal in (post_save, post_delete):
+                signal.connect(menu_changed, sender=model, weak=False)
