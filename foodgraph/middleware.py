@@ -10,7 +10,7 @@ GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 @async_only_middleware
 def api_security_middleware(get_response: GetResponse) -> GetResponse:
-    """What the API needs of CommonMiddleware and SecurityMiddleware, which are sync."""
+    """What the API needs of the site's Common, Security and XFrameOptions middleware (sync)."""
 
     async def middleware(request: HttpRequest) -> HttpResponseBase:
         # Django checks the Host header against ALLOWED_HOSTS only when asked: a
@@ -18,6 +18,7 @@ def api_security_middleware(get_response: GetResponse) -> GetResponse:
         request.get_host()
         response = await get_response(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")  # GraphiQL is a page too
         return response
 
     return middleware

@@ -58,6 +58,11 @@ def test_api_responses_are_not_sniffed(gql):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_graphiql_cannot_be_framed(gql):
+    response = gql.request("GET", "/graphql", headers={"Accept": "text/html"})
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
 @pytest.mark.django_db
 def test_healthz_touches_no_database(gql, django_assert_num_queries):
     with django_assert_num_queries(0):
