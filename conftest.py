@@ -87,6 +87,19 @@ def gid(type_name: str, pk: Any) -> str:
     return relay.to_base64(type_name, pk)
 
 
+def message_kinds(result: dict) -> list[tuple[str, str | None]]:
+    """(kind, field) of each message of a mutation's OperationInfo answer."""
+    assert result["__typename"] == "OperationInfo", result
+    return [(m["kind"], m["field"]) for m in result["messages"]]
+
+
+def validation_fields(result: dict) -> dict[str, str]:
+    """field -> message of an OperationInfo answer made of validation messages only."""
+    assert result["__typename"] == "OperationInfo", result
+    assert {m["kind"] for m in result["messages"]} == {"VALIDATION"}
+    return {m["field"]: m["message"] for m in result["messages"]}
+
+
 class GraphQLClient:
     """Sends GraphQL over HTTP to foodgraph's ASGI application."""
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import RefreshToken, Role, User
 from accounts.tokens import create_access_token
-from conftest import PASSWORD
+from conftest import PASSWORD, validation_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -64,12 +64,6 @@ def registration(**overrides) -> dict:
             **overrides,
         }
     }
-
-
-def validation_fields(result: dict) -> dict[str, str]:
-    assert result["__typename"] == "OperationInfo", result
-    assert {m["kind"] for m in result["messages"]} == {"VALIDATION"}
-    return {m["field"]: m["message"] for m in result["messages"]}
 
 
 class TestRegister:

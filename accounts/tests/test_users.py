@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import Role, User
-from conftest import gid
+from conftest import gid, message_kinds
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +32,6 @@ ALLOWED = {"manager", "admin_user"}
 
 def roles_in_db(user: User) -> frozenset[Role]:
     return User.objects.get(pk=user.pk).roles
-
-
-def kinds(result: dict) -> list[tuple[str, str | None]]:
-    assert result["__typename"] == "OperationInfo", result
-    return [(m["kind"], m["field"]) for m in result["messages"]]
 
 
 class TestUsers:
@@ -116,7 +111,7 @@ def test_granting_roles(gql, actor, mutation, role, make_user, request):
         assert result["roles"] == [role.name]
         assert roles_in_db(target) == {role}
     else:
-        assert kinds(result) == [("PERMISSION", None)]
+        assert message_kinds(result) == [("PERMISSION", None)]
         assert roles_in_db(target) == {Role.CUSTOMER}
 
 
@@ -130,7 +125,7 @@ def test_removing_roles(gql, actor, make_user, request):
         assert result["roles"] == ["DELIVERY_CREW"]
         assert roles_in_db(target) == {Role.DELIVERY_CREW}
     else:
-        assert kinds(result) == [("PERMISSION", None)]
+        assert message_kinds(result) == [("PERMISSION", None)]
         assert roles_in_db(target) == {Role.MANAGER, Role.DELIVERY_CREW}
 
 
@@ -150,11 +145,11 @@ class TestRoleRules:
     def test_admin_and_customer_cannot_be_removed(self, gql, admin_user, role):
         target_id = gid("User", admin_user.pk)
         result = gql.data(REMOVE_ROLE, {"id": target_id, "role": role}, user=admin_user)
-        assert kinds(result["removeRole"]) == [("VALIDATION", "role")]
+        assert message_kinds(result["removeRole"]) == [("VALIDATION", "role")]
         assert roles_in_db(admin_user) == {Role.ADMIN}
 
     @pytest.mark.parametrize("user_id", [gid("User", 999999), gid("Order", 1)])
     def test_unknown_user_is_not_found(self, gql, manager, user_id):
         result = gql.data(SET_MANAGER, {"id": user_id}, user=manager)["setManager"]
-        assert kinds(result) == [("VALIDATION", "userId")]
+        assert message_kinds(result) == [("VALIDATION", "userId")]
         assert result["messages"][0]["message"] == "User not found."

@@ -3,14 +3,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from strawberry import relay
 
+from conftest import gid
 from menu.models import Category, MenuItem
 
 
 def global_id(instance: Category | MenuItem) -> str:
     """The opaque ID the API gives `instance`."""
-    return relay.to_base64(type(instance).__name__, instance.pk)
+    return gid(type(instance).__name__, instance.pk)
 
 
 def menu_state() -> list[tuple[Any, ...]]:

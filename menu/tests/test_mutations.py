@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Role
+from conftest import validation_fields
 from menu.models import Category, MenuItem
 from menu.tests.conftest import global_id, menu_state
 from orders.models import CartItem, Order, OrderItem
@@ -30,12 +31,6 @@ CREATE_ITEM = f"""mutation($input: CreateMenuItemInput!) {{
 UPDATE_ITEM = f"""mutation($input: UpdateMenuItemInput!) {{
   updateMenuItem(input: $input) {{ {ITEM_RESULT} }} }}"""
 DELETE_ITEM = f"mutation($id: ID!) {{ deleteMenuItem(id: $id) {{ {ITEM_RESULT} }} }}"
-
-
-def validation_fields(result: dict) -> dict[str, str]:
-    assert result["__typename"] == "OperationInfo", result
-    assert {m["kind"] for m in result["messages"]} == {"VALIDATION"}
-    return {m["field"]: m["message"] for m in result["messages"]}
 
 
 @pytest.fixture

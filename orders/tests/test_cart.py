@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import gid
+from conftest import gid, message_kinds
 from orders.models import CartItem
 
 from .conftest import fill_cart
@@ -43,11 +43,6 @@ CLEAR = f"mutation {{ clearCart {{ {CART_FIELDS} }} }}"
 
 def lines(user) -> list[tuple[str, int]]:
     return [(line.menu_item.title, line.quantity) for line in CartItem.objects.filter(user=user)]
-
-
-def messages(result: dict) -> list[tuple[str, str | None]]:
-    assert result["__typename"] == "OperationInfo", result
-    return [(m["kind"], m["field"]) for m in result["messages"]]
 
 
 class TestCart:
@@ -112,7 +107,7 @@ class TestAddToCart:
         result = gql.data(
             ADD, {"id": gid("MenuItem", pizza.pk), "quantity": quantity}, user=customer
         )["addToCart"]
-        assert messages(result) == [("VALIDATION", "quantity")]
+        assert message_kinds(result) == [("VALIDATION", "quantity")]
         assert lines(customer) == []
 
     def test_line_cannot_grow_past_99(self, gql, customer, pizza):
@@ -120,14 +115,14 @@ class TestAddToCart:
         result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk), "quantity": 2}, user=customer)[
             "addToCart"
         ]
-        assert messages(result) == [("VALIDATION", "quantity")]
+        assert message_kinds(result) == [("VALIDATION", "quantity")]
         assert lines(customer) == [("Pizza", 98)]
 
     def test_unavailable_item_is_refused(self, gql, customer, pizza):
         pizza.available = False
         pizza.save()
         result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)}, user=customer)["addToCart"]
-        assert messages(result) == [("VALIDATION", "menuItemId")]
+        assert message_kinds(result) == [("VALIDATION", "menuItemId")]
         assert "not available" in result["messages"][0]["message"]
         assert lines(customer) == []
 
@@ -138,13 +133,13 @@ class TestAddToCart:
             assert body["data"] is None
         else:
             result = body["data"]["addToCart"]
-            assert messages(result) == [("VALIDATION", "menuItemId")]
+            assert message_kinds(result) == [("VALIDATION", "menuItemId")]
             assert result["messages"][0]["message"] == "Menu item not found."
         assert lines(customer) == []
 
     def test_anonymous_is_refused(self, gql, pizza):
         result = gql.data(ADD, {"id": gid("MenuItem", pizza.pk)})["addToCart"]
-        assert messages(result) == [("PERMISSION", None)]
+        assert message_kinds(result) == [("PERMISSION", None)]
         assert not CartItem.objects.exists()
 
 
@@ -170,7 +165,7 @@ class TestUpdateAndRemove:
         result = gql.data(
             UPDATE, {"id": gid("CartItem", line.pk), "quantity": quantity}, user=customer
         )["updateCartItem"]
-        assert messages(result) == [("VALIDATION", "quantity")]
+        assert message_kinds(result) == [("VALIDATION", "quantity")]
         assert lines(customer) == [("Pizza", 3)]
 
     def test_remove_deletes_the_line(self, gql, customer, pizza, soup):
@@ -194,7 +189,7 @@ class TestUpdateAndRemove:
         line = CartItem.objects.get()
         body = gql.data(query, {"id": gid("CartItem", line.pk), **variables}, user=customer)
         (result,) = body.values()
-        assert messages(result) == [("VALIDATION", "itemId")]
+        assert message_kinds(result) == [("VALIDATION", "itemId")]
         assert result["messages"][0]["message"] == "Cart item not found."
         assert lines(other_customer) == [("Pizza", 2)]
 
@@ -230,7 +225,7 @@ def test_every_role_has_its_own_cart_and_only_its_own(gql, actor, customer, pizz
     removed = gql.data(REMOVE, {"id": carols_line}, user=actor)["removeFromCart"]
     if actor is None:
         for result in (added, updated, removed):
-            assert messages(result) == [("PERMISSION", None)]
+            assert message_kinds(result) == [("PERMISSION", None)]
         assert not CartItem.objects.exclude(user=customer).exists()
         assert lines(customer) == [("Soup", 2)]
     elif actor == customer:
@@ -240,5 +235,5 @@ def test_every_role_has_its_own_cart_and_only_its_own(gql, actor, customer, pizz
         assert added["__typename"] == "Cart"
         assert lines(actor) == [("Pizza", 1)]
         for result in (updated, removed):
-            assert messages(result) == [("VALIDATION", "itemId")]
+            assert message_kinds(result) == [("VALIDATION", "itemId")]
         assert lines(customer) == [("Soup", 2)]

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conftest import gid
+from conftest import gid, message_kinds
 from menu.models import MenuItem
 from orders.models import CartItem, Order, OrderItem
 
@@ -50,11 +50,6 @@ def snapshot() -> list[tuple]:
     )
 
 
-def kinds(result: dict) -> list[tuple[str, str | None]]:
-    assert result["__typename"] == "OperationInfo", result
-    return [(m["kind"], m["field"]) for m in result["messages"]]
-
-
 class TestCreateOrderFromCart:
     def test_snapshots_the_cart_and_empties_it(self, gql, customer, pizza, soup):
         fill_cart(customer, (pizza, 2), (soup, 3))
@@ -85,7 +80,7 @@ class TestCreateOrderFromCart:
 
     def test_empty_cart_is_refused(self, gql, customer):
         result = gql.data(CREATE, user=customer)["createOrderFromCart"]
-        assert kinds(result) == [("VALIDATION", None)]
+        assert message_kinds(result) == [("VALIDATION", None)]
         assert result["messages"][0]["message"] == "Your cart is empty."
         assert not Order.objects.exists()
 
@@ -93,14 +88,14 @@ class TestCreateOrderFromCart:
         fill_cart(customer, (pizza, 1), (soup, 1))
         MenuItem.objects.filter(pk=soup.pk).update(available=False)
         result = gql.data(CREATE, user=customer)["createOrderFromCart"]
-        assert kinds(result) == [("VALIDATION", None)]
+        assert message_kinds(result) == [("VALIDATION", None)]
         assert "Soup" in result["messages"][0]["message"]
         assert not Order.objects.exists()
         assert CartItem.objects.filter(user=customer).count() == 2
 
     def test_anonymous_is_refused(self, gql):
         result = gql.data(CREATE)["createOrderFromCart"]
-        assert kinds(result) == [("PERMISSION", None)]
+        assert message_kinds(result) == [("PERMISSION", None)]
         assert not Order.objects.exists()
 
 
@@ -250,10 +245,10 @@ def expect(outcome: str, result: dict) -> None:
     if outcome == "ok":
         assert result["__typename"] == "Order", result
     elif outcome == "not_found":
-        assert kinds(result) == [("VALIDATION", "orderId")]
+        assert message_kinds(result) == [("VALIDATION", "orderId")]
         assert result["messages"][0]["message"] == "Order not found."
     else:
-        assert kinds(result) == [("PERMISSION", None)]
+        assert message_kinds(result) == [("PERMISSION", None)]
 
 
 @pytest.mark.parametrize("actor", ACTORS, indirect=True)
@@ -326,7 +321,7 @@ class TestStateMachine:
         result = gql.data(CANCEL, {"order": gid("Order", assigned_order.pk)}, user=customer)[
             "cancelOrder"
         ]
-        assert kinds(result) == [("VALIDATION", None)]
+        assert message_kinds(result) == [("VALIDATION", None)]
         assert Order.objects.get().status == Order.Status.ASSIGNED
 
     def test_manager_cancels_an_assigned_order(self, gql, manager, assigned_order):
@@ -353,7 +348,7 @@ class TestStateMachine:
             (DELIVER, {"order": order_id}, crew),
         ):
             (result,) = gql.data(query, variables, user=user).values()
-            assert kinds(result) == [("VALIDATION", None)], query
+            assert message_kinds(result) == [("VALIDATION", None)], query
             assert "cannot become" in result["messages"][0]["message"]
         assert Order.objects.get().status == status
 
@@ -362,7 +357,7 @@ class TestStateMachine:
         result = gql.data(DELIVER, {"order": gid("Order", pending_order.pk)}, user=crew)[
             "markDelivered"
         ]
-        assert kinds(result) == [("VALIDATION", None)]
+        assert message_kinds(result) == [("VALIDATION", None)]
         assert Order.objects.get().status == Order.Status.PENDING
 
     def test_assignee_must_be_delivery_crew(self, gql, manager, customer, pending_order):
@@ -371,7 +366,7 @@ class TestStateMachine:
             {"order": gid("Order", pending_order.pk), "crew": gid("User", customer.pk)},
             user=manager,
         )
-        assert kinds(result["assignOrder"]) == [("VALIDATION", "deliveryCrewId")]
+        assert message_kinds(result["assignOrder"]) == [("VALIDATION", "deliveryCrewId")]
         assert Order.objects.get().delivery_crew is None
 
     @pytest.mark.parametrize("crew_id", [gid("User", 999999), gid("Order", 1)])
@@ -379,10 +374,10 @@ class TestStateMachine:
         result = gql.data(
             ASSIGN, {"order": gid("Order", pending_order.pk), "crew": crew_id}, user=manager
         )["assignOrder"]
-        assert kinds(result) == [("VALIDATION", "deliveryCrewId")]
+        assert message_kinds(result) == [("VALIDATION", "deliveryCrewId")]
 
     def test_unknown_order_is_not_found(self, gql, manager, crew):
         result = gql.data(
             ASSIGN, {"order": gid("Order", 424242), "crew": gid("User", crew.pk)}, user=manager
         )["assignOrder"]
-        assert kinds(result) == [("VALIDATION", "orderId")]
+        assert message_kinds(result) == [("VALIDATION", "orderId")]
