@@ -25,18 +25,10 @@ django.setup(set_prefix=False)
 
 
 class Handler(ASGIHandler):
-    """Django's ASGI handler with a middleware list of its own, and a choice of threads.
+    """Django's ASGI handler with a middleware list of its own."""
 
-    Django enters a fresh `ThreadSensitiveContext` for every request, so each request's sync
-    code (the ORM included) runs on a new thread with a new database connection, and
-    CONN_MAX_AGE keeps nothing. Without that context (`thread_per_request=False`) asgiref runs
-    thread-sensitive code on one long-lived thread per process, as a WSGI worker does, and its
-    connection is kept.
-    """
-
-    def __init__(self, middleware: list[str], *, thread_per_request: bool) -> None:
+    def __init__(self, middleware: list[str]) -> None:
         self.middleware = middleware
-        self.thread_per_request = thread_per_request
         super().__init__()
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -44,17 +36,14 @@ class Handler(ASGIHandler):
         with override_settings(MIDDLEWARE=self.middleware):
             super().load_middleware(is_async)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.thread_per_request:
-            await super().__call__(scope, receive, send)
-        elif scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        else:
-            await self.handle(scope, receive, send)
-
 
 class GraphQLHandler(Handler):
-    """The long-lived thread, with a way around it when it is stuck.
+    """Runs requests on one long-lived thread, with a way around it when it is stuck.
+
+    Django enters a fresh `ThreadSensitiveContext` for every request, so each request's sync
+    code (the ORM included) runs on a new thread with a new database connection, and
+    CONN_MAX_AGE keeps nothing. Without that context asgiref runs thread-sensitive code on one
+    long-lived thread per process, as a WSGI worker does, and its connection is kept.
 
     Requests queue for that thread. When requests are waiting and none has finished for
     `STUCK_AFTER_SECONDS` (a database that stopped answering mid-query: there is no read
@@ -66,28 +55,30 @@ class GraphQLHandler(Handler):
     STUCK_AFTER_SECONDS = 1.0
 
     def __init__(self, middleware: list[str]) -> None:
-        super().__init__(middleware, thread_per_request=False)
+        super().__init__(middleware)
         self.in_flight = 0
         self.progress_at = time.monotonic()  # the last arrival into an empty queue or finish
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         now = time.monotonic()
-        if self.in_flight and now - self.progress_at > self.STUCK_AFTER_SECONDS:
-            await ASGIHandler.__call__(self, scope, receive, send)
+        if scope["type"] != "http" or (
+            self.in_flight and now - self.progress_at > self.STUCK_AFTER_SECONDS
+        ):
+            await super().__call__(scope, receive, send)  # Django's way: a thread of its own
             return
         if not self.in_flight:
             self.progress_at = now
         self.in_flight += 1
         try:
-            await super().__call__(scope, receive, send)
+            await self.handle(scope, receive, send)
         finally:
             self.in_flight -= 1
             self.progress_at = time.monotonic()
 
 
 graphql = GraphQLHandler(settings.API_MIDDLEWARE)
-probes = Handler(settings.API_MIDDLEWARE, thread_per_request=True)
-site = Handler(settings.MIDDLEWARE, thread_per_request=True)
+probes = Handler(settings.API_MIDDLEWARE)
+site = Handler(settings.MIDDLEWARE)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
