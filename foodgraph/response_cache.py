@@ -67,9 +67,7 @@ def reads_only_public_fields(query: str, operation_name: str | None) -> bool:
 def lookup(key: str) -> tuple[str, bytes | None]:
     """(the current generation, the response cached in it or None)."""
     found = cache.get_many([GENERATION_KEY, key])
-    generation = found.get(GENERATION_KEY)
-    if generation is None:
-        generation = _new_generation(only_if_missing=True)
+    generation = found.get(GENERATION_KEY) or _first_generation()
     entry: Any = found.get(key)
     if entry is not None and entry[0] == generation:
         return generation, entry[1]
@@ -87,11 +85,13 @@ def invalidate_on_commit() -> None:
     transaction.on_commit(_new_generation, robust=True)  # a cache outage must not fail the write
 
 
-def _new_generation(only_if_missing: bool = False) -> str:
+def _new_generation() -> None:
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _first_generation() -> str:
+    """A generation for a cache that has none yet; workers racing to make one agree on it."""
     generation = uuid.uuid4().hex
-    if only_if_missing:
-        if not cache.add(GENERATION_KEY, generation, timeout=None):
-            return cache.get(GENERATION_KEY) or generation
+    if cache.add(GENERATION_KEY, generation, timeout=None):
         return generation
-    cache.set(GENERATION_KEY, generation, timeout=None)
-    return generation
+    return cache.get(GENERATION_KEY) or generation
