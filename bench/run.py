@@ -242,19 +242,7 @@ for name, query, variables, auth in [
     counts[name] = len(queries)
 print(json.dumps(counts))
 """
-    output = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={
-            **env,
-            "DJANGO_SETTINGS_MODULE": "foodgraph.settings",
-            "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0",
-        },
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return in_django(code, {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"})
 
 
 def tokens(env: dict[str, str]) -> tuple[str, list[str], list[str]]:
@@ -273,6 +261,13 @@ print(json.dumps({
     "items": [relay.to_base64("MenuItem", item.pk) for item in items],
 }))
 """
+    data = in_django(code, env)
+    return data["tokens"][0], data["tokens"][1:], data["items"]
+
+
+def in_django(code: str, env: dict[str, str]) -> Any:
+    """Runs `code` in a Python process set up like the server; what its last line printed,
+    as JSON."""
     output = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -281,8 +276,7 @@ print(json.dumps({
         capture_output=True,
         text=True,
     ).stdout
-    data = json.loads(output.strip().splitlines()[-1])
-    return data["tokens"][0], data["tokens"][1:], data["items"]
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
