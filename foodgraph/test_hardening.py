@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from graphql import get_introspection_query
 
 from foodgraph.errors import ServiceUnavailable
-from foodgraph.testing import free_port, unreachable_database_url, uvicorn
+from foodgraph.testing import free_port, post_graphql, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -294,31 +294,16 @@ def production_server():
         yield port, read_log
 
 
-def post(port: int, document: str, headers: dict | None = None) -> tuple[int, dict, dict]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": document}).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            headers = {key.lower(): value for key, value in response.headers.items()}
-            return response.status, headers, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        headers = {key.lower(): value for key, value in error.headers.items()}
-        return error.code, headers, json.loads(error.read())
-
-
 class TestProductionMode:
     def test_introspection_is_refused(self, production_server):
         port, _ = production_server
         for document in ("{ __schema { types { name } } }", '{ __type(name: "Query") { name } }'):
-            _, _, body = post(port, document)
+            _, _, body = post_graphql(port, document)
             assert body["data"] is None
             codes = {error["extensions"]["code"] for error in body["errors"]}
             assert codes == {"INTROSPECTION_DISABLED"}, body
         # __typename is not introspection of the schema: clients (Apollo) need it.
-        assert post(port, "{ __typename }")[2] == {"data": {"__typename": "Query"}}
+        assert post_graphql(port, "{ __typename }")[2] == {"data": {"__typename": "Query"}}
 
     @pytest.mark.parametrize(
         ("document", "message"),
@@ -334,7 +319,7 @@ class TestProductionMode:
     )
     def test_no_suggestions(self, production_server, document, message):
         port, _ = production_server
-        _, _, body = post(port, document)
+        _, _, body = post_graphql(port, document)
         assert message in body["errors"][0]["message"]
         assert "Did you mean" not in json.dumps(body)
 
@@ -352,7 +337,7 @@ class TestProductionMode:
     ):
         """The dead database is the fault: masked as an outage, which clients may retry."""
         port, read_log = production_server
-        status, headers, body = post(
+        status, headers, body = post_graphql(
             port, "{ categories { title } }", headers={"X-Request-ID": "fault-test-1"}
         )
         assert status == 200
@@ -369,7 +354,7 @@ class TestProductionMode:
     def test_an_unexpected_fault_is_a_generic_error_with_the_request_id(self, production_server):
         """tokenAuth counts failures in the cache: with Redis down, that is a fault."""
         port, read_log = production_server
-        status, headers, body = post(
+        status, headers, body = post_graphql(
             port,
             'mutation { tokenAuth(username: "carol", password: "x") { token } }',
             headers={"X-Request-ID": "fault-test-3"},
@@ -388,7 +373,7 @@ class TestProductionMode:
         port, read_log = production_server
         payload = {"sub": "1", "iat": int(time.time()), "exp": int(time.time()) + 60}
         token = jwt.encode(payload, PRODUCTION_SECRET_KEY, algorithm="HS256")
-        status, headers, body = post(
+        status, headers, body = post_graphql(
             port,
             "{ me { id } }",
             headers={"Authorization": f"JWT {token}", "X-Request-ID": "fault-test-2"},
@@ -411,7 +396,7 @@ class TestProductionMode:
 
     def test_a_made_request_id_is_the_one_reported(self, production_server):
         port, read_log = production_server
-        _, headers, body = post(port, "{ categories { id } }")
+        _, headers, body = post_graphql(port, "{ categories { id } }")
         request_id = headers["x-request-id"]
         assert body["errors"][0]["extensions"]["requestId"] == request_id
         assert f"(request id {request_id})" in read_log()

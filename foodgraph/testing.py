@@ -93,14 +93,32 @@ def get(port: int, path: str, *, wait: bool = False) -> tuple[int, str]:
             time.sleep(0.1)
 
 
+def post_graphql(
+    port: int,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """POST a GraphQL request to the server on `port`: (status, lower-cased headers, body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer_headers = {key.lower(): value for key, value in response.headers.items()}
+            return response.status, answer_headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        answer_headers = {key.lower(): value for key, value in error.headers.items()}
+        return error.code, answer_headers, json.loads(error.read())
+
+
 def graphql(
     port: int, query: str, variables: dict[str, Any] | None = None, token: str | None = None
 ) -> dict[str, Any]:
-    """POST a GraphQL request to the server on `port`; the response body."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"JWT {token}"
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+    """The body of a 200 answer to a GraphQL request, as the user of `token` if given."""
+    headers = {"Authorization": f"JWT {token}"} if token else {}
+    status, _, body = post_graphql(port, query, variables, headers)
+    assert status == 200, body
+    return body
