@@ -8,6 +8,7 @@ process, and each operation runs synchronously, in one hop, on the database thre
 """
 
 import logging
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -66,8 +67,13 @@ INTERNAL_ERROR_MESSAGE = "Internal server error."
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
-# How graphql-core words a result that does not fit the schema.
-SCHEMA_BREAKS = ("Cannot return null for non-nullable field", "Expected value of type")
+# How graphql-core words a result that does not fit the schema: a null in a non-null field, an
+# object of another type, a value that its scalar or enum cannot represent (in an error with a
+# path; the same words about an argument or a variable come without one).
+SCHEMA_BREAKS = re.compile(
+    r"Cannot return null for non-nullable field|Expected value of type"
+    r"|(Enum '[^']*'|Int|Float|String|Boolean|ID) cannot represent "
+)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -131,7 +137,7 @@ def _code_for(error: GraphQLError) -> str:
         # Raised by graphql-core while executing, not by us: either the server broke its own
         # schema (a null in a non-null field, an object of the wrong type), or an argument
         # failed its scalar's parsing (a malformed ID).
-        broke_schema = error.message.startswith(SCHEMA_BREAKS)
+        broke_schema = SCHEMA_BREAKS.match(error.message) is not None
         return "INTERNAL_SERVER_ERROR" if broke_schema else "BAD_USER_INPUT"
     syntax_error = isinstance(error.original_error or error, GraphQLSyntaxError)
     if syntax_error:

@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import jwt
@@ -21,6 +22,7 @@ from graphql import get_introspection_query
 
 from foodgraph.errors import ServiceUnavailable
 from foodgraph.testing import free_port, post_graphql, unreachable_database_url, uvicorn
+from orders.models import Order
 
 pytestmark = pytest.mark.django_db
 
@@ -225,6 +227,18 @@ def test_parse_and_validation_errors_carry_codes(gql):
     # An argument its scalar refuses while executing (not a fault, not a schema break).
     malformed_id = gql.execute('{ menuItem(id: "not-an-id") { id } }')["errors"][0]
     assert malformed_id["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_a_stored_value_outside_its_enum_is_a_server_fault(gql, customer):
+    """A status no enum member has (a raw write, a bad migration) breaks the schema: the
+    client gets the generic error, not graphql-core's words about our data."""
+    order = Order.objects.create(customer=customer, total=Decimal("1.00"))
+    Order.objects.filter(pk=order.pk).update(status="lost")
+    body = gql.execute("{ orders { edges { node { status } } } }", user=customer)
+    (error,) = body["errors"]
+    assert error["path"] == ["orders", "edges", 0, "node", "status"]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
 
 
 def test_introspection_and_suggestions_are_on_by_default(gql):
