@@ -4,7 +4,8 @@ Guards (all from settings): limits on a document's tokens, depth, aliases and fi
 fragments expanded), checked before anything executes; introspection and "did you mean"
 suggestions that can be switched off; and unexpected faults masked for clients, logged with
 the request's id. For speed (docs/performance.md): documents are parsed and validated once per
-process, and each operation runs synchronously, in one hop, on the database thread.
+process, each operation runs synchronously, in one hop, on the database thread, and fields that
+only read an attribute take the fast path of `foodgraph.execution`.
 """
 
 import logging
@@ -15,25 +16,19 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
-    GraphQLField,
-    GraphQLObjectType,
-    GraphQLResolveInfo,
-    GraphQLScalarType,
     GraphQLSyntaxError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    get_nullable_type,
 )
 from graphql.validation import ValidationContext, ValidationRule
-from strawberry import Schema, relay
+from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -46,19 +41,15 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
-from strawberry.types.base import StrawberryOptional
-from strawberry.types.field import StrawberryField
-from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import DjangoOptimizerExtension
-from strawberry_django.utils.typing import get_django_definition
 
 import accounts.schema
 import menu.schema
 import orders.schema
 from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable
+from foodgraph.execution import DirectExecutionContext, read_attributes_directly
 
 logger = logging.getLogger("foodgraph.errors")
 
@@ -273,70 +264,6 @@ class QueryOptimizer(DjangoOptimizerExtension):
     resolve = SchemaExtension.resolve
 
 
-def read_attributes_directly(schema: Schema) -> None:
-    """Fields that only read an attribute resolve by reading it, and node IDs are made directly.
-
-    Strawberry wraps every field's resolver (arguments, Info, field extensions) and
-    strawberry-django adds lookups of its own: several microseconds a field, a large part of
-    what a page of fifty items costs. A field with no resolver and no extension needs none of
-    it when it reads a plain attribute, a scalar column, or a foreign key whose type does not
-    narrow its queryset; a node's ID is base64 of "Type:key". The whole test suite, which
-    compares IDs and values, runs through these resolvers.
-    """
-    for graphql_type in schema._schema.type_map.values():
-        if isinstance(graphql_type, GraphQLObjectType):
-            for name, graphql_field in graphql_type.fields.items():
-                if resolve := direct_resolver(graphql_type, name, graphql_field):
-                    graphql_field.resolve = resolve
-
-
-def direct_resolver(
-    graphql_type: GraphQLObjectType, name: str, graphql_field: GraphQLField
-) -> Callable[..., Any] | None:
-    """A bare resolver for the field, or None where strawberry's own is needed."""
-    definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    origin = getattr(definition, "origin", None)
-    django_definition = get_django_definition(origin)
-    if name == "id" and django_definition is not None and issubclass(origin, relay.Node):
-        # strawberry-django's resolve_id reads the same attribute off the instance.
-        return global_id_reader(graphql_type.name, origin.resolve_id_attr())
-    if not isinstance(field, StrawberryField) or field.base_resolver or field.extensions:
-        return None
-    if django_definition is None:
-        return attribute_reader(field.python_name)  # a plain strawberry type's attribute
-    if not isinstance(field, StrawberryDjangoField):
-        return None
-    try:
-        model_field = django_definition.model._meta.get_field(field.django_name)
-    except FieldDoesNotExist:
-        return None
-    if not model_field.is_relation:
-        # Enums are left to strawberry-django, which turns the stored value into a member.
-        scalar = isinstance(get_nullable_type(graphql_field.type), GraphQLScalarType)
-        return attribute_reader(model_field.attname) if scalar else None
-    target = field.type.of_type if isinstance(field.type, StrawberryOptional) else field.type
-    if model_field.many_to_one and not hasattr(target, "get_queryset"):
-        return attribute_reader(model_field.name)  # select_related by the optimizer
-    return None
-
-
-def attribute_reader(attname: str) -> Callable[..., Any]:
-    def read(source: Any, info: GraphQLResolveInfo) -> Any:
-        return getattr(source, attname)
-
-    return read
-
-
-def global_id_reader(type_name: str, attname: str) -> Callable[..., Any]:
-    """A Relay node's `id`, as strawberry makes it: base64 of "Type:key"."""
-
-    def read(source: Any, info: GraphQLResolveInfo) -> str:
-        return relay.to_base64(type_name, getattr(source, attname))
-
-    return read
-
-
 Query = merge_types("Query", (accounts.schema.Query, menu.schema.Query, orders.schema.Query))
 Mutation = merge_types(
     "Mutation", (accounts.schema.Mutation, menu.schema.Mutation, orders.schema.Mutation)
@@ -375,6 +302,7 @@ def build_schema() -> Schema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,
+        execution_context_class=DirectExecutionContext,
     )
     read_attributes_directly(schema)
     return schema

@@ -1,0 +1,100 @@
+"""The fast path of execution (foodgraph.execution) answers exactly as graphql-core's own.
+
+Each document is sent twice over HTTP: once as the server runs it, once with the schema on
+strawberry's own execution context (the direct resolvers stay: their values are checked by
+the rest of the suite). The answers must be equal, byte for byte once parsed.
+"""
+
+from decimal import Decimal
+
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from bench.operations import MENU_PAGE, ORDERS_PAGE
+from foodgraph.execution import DirectExecutionContext
+from foodgraph.schema import schema
+from menu.models import Category, MenuItem
+from orders.models import Order, OrderItem
+
+pytestmark = pytest.mark.django_db
+
+# Aliases, fragments, __typename, repeated fields, an argument and nested lists.
+MENU_DETAILS = """
+query {
+  first: menuItems(first: 3) {
+    __typename
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ...dish category { __typename id title slug } } }
+  }
+  again: menuItems(first: 1, after: "YXJyYXljb25uZWN0aW9uOjA=") {
+    edges { node { id dish: title } }
+  }
+  categories { slug menuItems { id price category { slug } } }
+}
+fragment dish on MenuItem { id title title description price featured available }
+"""
+ORDER_DETAILS = """
+{ orders(first: 5) { edges { node { id status total createdAt deliveredAt
+  deliveryCrew { id } customer { id username }
+  items { id title quantity unitPrice lineTotal menuItem { id title price } } } } } }
+"""
+
+
+@pytest.fixture
+def orders(customer) -> list[Order]:
+    category = Category.objects.create(slug="mains", title="Mains")
+    items = [
+        MenuItem.objects.create(title=f"Dish {n}", price=Decimal("4.25"), category=category)
+        for n in range(4)
+    ]
+    placed = []
+    for n in range(3):
+        order = Order.objects.create(customer=customer, total=Decimal("8.50"))
+        for item in items[n : n + 2]:
+            OrderItem.objects.create(
+                order=order, menu_item=item, title=item.title, unit_price=item.price, quantity=1
+            )
+        placed.append(order)
+    items[1].delete()  # an order line whose menu item is gone: menuItem is null
+    return placed
+
+
+def both_ways(gql, monkeypatch, query: str, **kwargs) -> tuple[dict, dict]:
+    assert schema.execution_context_class is DirectExecutionContext
+    kwargs["headers"] = {"X-Request-ID": "same-in-both"}  # errors carry it
+    fast = gql.execute(query, **kwargs)
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "execution_context_class", StrawberryGraphQLCoreExecutionContext)
+        general = gql.execute(query, **kwargs)
+    return fast, general
+
+
+@pytest.mark.parametrize("query", [MENU_PAGE, MENU_DETAILS], ids=["menu page", "details"])
+def test_menu_answers_are_the_same(gql, monkeypatch, orders, query):
+    fast, general = both_ways(gql, monkeypatch, query)
+    assert "errors" not in fast, fast
+    assert fast == general
+
+
+@pytest.mark.parametrize("query", [ORDERS_PAGE, ORDER_DETAILS], ids=["orders page", "details"])
+def test_order_answers_are_the_same(gql, monkeypatch, orders, customer, query):
+    fast, general = both_ways(gql, monkeypatch, query, user=customer)
+    assert "errors" not in fast, fast
+    items = [item for edge in fast["data"]["orders"]["edges"] for item in edge["node"]["items"]]
+    assert len(items) == 6
+    assert [item["menuItem"] for item in items].count(None) == 2
+    assert fast == general
+
+
+def test_an_error_under_the_fast_path_is_located_and_propagated_the_same(
+    gql, monkeypatch, orders, customer
+):
+    # A status outside the enum (test_hardening: a server fault) inside fast-path edges.
+    Order.objects.filter(pk=orders[1].pk).update(status="lost")
+    fast, general = both_ways(gql, monkeypatch, ORDERS_PAGE, user=customer)
+    assert fast == general
+    # The non-null status nulls its order, the non-null edges list, up to the nullable root.
+    assert fast["data"] is None
+    [error] = fast["errors"]
+    assert error["path"] == ["orders", "edges", 1, "node", "status"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
