@@ -19,6 +19,7 @@ from strawberry import relay
 
 from accounts.models import Role, User, role_group
 from accounts.tokens import create_access_token
+from foodgraph.testing import local_redis_url
 
 PASSWORD = "Str0ng-enough-passw0rd"
 
@@ -149,6 +150,21 @@ class GraphQLClient:
         body = self.execute(query, variables, **kwargs)
         assert "errors" not in body, body["errors"]
         return body["data"]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The local Redis, which the CI machine runs; a run without it skips the tests that need it."""
+    import redis
+
+    url = local_redis_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        if os.environ.get("FOODGRAPH_TEST_MYSQL") == "required":
+            pytest.fail(f"Redis at {url} is unreachable: {error}")
+        pytest.skip(f"Redis at {url} is unreachable: {error}")
+    return url
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -200,6 +201,7 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     tmp_path: Path,
     mysql_server: Any,
     rehearsal_database: str,
+    redis_url: str,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
     secrets = {
@@ -212,7 +214,8 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     assert set(WEB_SECRETS_EXAMPLE["stringData"]) == set(*secrets.values()), (
         "secrets.example.yaml and the rehearsal disagree on the Secret's keys"
     )
-    config_maps = {WEB_CONFIG["metadata"]["name"]: WEB_CONFIG["data"]}
+    # The cluster's `redis` Service is the local Redis here.
+    config_maps = {WEB_CONFIG["metadata"]["name"]: {**WEB_CONFIG["data"], "REDIS_URL": redis_url}}
     (tmp_path / "tmp").mkdir()
     static_root = tmp_path / "staticfiles"
     checkout_for_image = {
@@ -329,6 +332,23 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     _, _, shutdown_log = server_output.partition("Received SIGTERM")
     assert "Finished server process" in shutdown_log
     assert "Traceback" not in shutdown_log
+
+
+def test_the_web_pods_share_the_redis_of_the_manifests() -> None:
+    """REDIS_URL names the redis Service and its port, and that Service reaches the server."""
+    service = load_manifest("redis/service.yaml")
+    (redis_container,) = load_manifest("redis/deployment.yaml")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    (service_port,) = service["spec"]["ports"]
+    (container_port,) = redis_container["ports"]
+    url = urlsplit(WEB_CONFIG["data"]["REDIS_URL"])
+    assert (url.scheme, url.hostname, url.port) == (
+        "redis",
+        service["metadata"]["name"],
+        service_port["port"],
+    )
+    assert service_port["targetPort"] == container_port["name"]
 
 
 def test_the_deployment_runs_the_image_command() -> None:

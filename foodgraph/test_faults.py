@@ -47,6 +47,7 @@ from foodgraph.test_deploy import (
     image_env,
     with_option,
 )
+from foodgraph.testing import local_redis_url
 
 PASSWORD = "Str0ng-enough-passw0rd"
 READINESS = WEB_CONTAINER["readinessProbe"]
@@ -184,6 +185,9 @@ class WebServer:
             # The Secret's keys (k8s/web/secrets.example.yaml).
             "DJANGO_SECRET_KEY": f"faults-{uuid.uuid4().hex}{uuid.uuid4().hex}",
             "DATABASE_URL": database_url,
+            # The cluster's `redis` Service is the local Redis here, with keys of this run's.
+            "REDIS_URL": local_redis_url(),
+            "CACHE_KEY_PREFIX": f"faults-{uuid.uuid4().hex}",
             # The checkout stands in for the image, as in foodgraph/test_deploy.py.
             "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
             "TMPDIR": str(directory / "tmp"),

@@ -4,7 +4,6 @@ Timings belong to `make bench`; here are the counts and the behaviours it relies
 """
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -160,21 +159,6 @@ class TestResponseCache:
         for item in menu[:2]:
             data = gql.data(query, {"id": gid("MenuItem", item.pk)})
             assert data["menuItem"]["title"] == item.title
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The local Redis, which the CI machine runs; a run without it skips these tests."""
-    import redis
-
-    url = os.environ.get("FOODGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as error:
-        if os.environ.get("FOODGRAPH_TEST_MYSQL") == "required":
-            pytest.fail(f"Redis at {url} is unreachable: {error}")
-        pytest.skip(f"Redis at {url} is unreachable: {error}")
-    return url
 
 
 @pytest.mark.mysql_only

@@ -48,6 +48,11 @@ def production_env(**overrides: str) -> dict[str, str]:
     }
 
 
+def local_redis_url() -> str:
+    """The Redis that tests use for the cluster's `redis` Service (the CI machine runs one)."""
+    return os.environ.get("FOODGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def unreachable_database_url() -> str:
     """A database nothing answers for: MySQL on a closed port (SQLite without mysqlclient)."""
     try:
