@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "accounts",
     "menu",
     "orders",
+    # The project's own management commands (the pods' init steps) and templates.
+    "foodgraph",
 ]
 
 # The site (admin, static files). The API has a stack of its own: see foodgraph/asgi.py.
@@ -96,8 +98,8 @@ ASGI_APPLICATION = "foodgraph.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # graphql/graphiql.html: GraphiQL from our own static files (no CDN).
-        "DIRS": [BASE_DIR / "foodgraph" / "templates"],
+        # foodgraph/templates/graphql/graphiql.html: GraphiQL from our own static files (no CDN).
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

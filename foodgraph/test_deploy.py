@@ -380,7 +380,7 @@ def test_database_wait_gives_up_on_an_unreachable_database(tmp_path: Path) -> No
         "DATABASE_URL": f"sqlite:///{tmp_path}/no-such-dir/db.sqlite3",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "foodgraph.database_tasks", "wait", "--timeout", "1"],
+        [sys.executable, "manage.py", "wait_for_database", "--timeout", "1"],
         cwd=ROOT,
         env=env,
         capture_output=True,

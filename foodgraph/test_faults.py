@@ -469,7 +469,7 @@ def running_shop(directory: Path, customer_count: int) -> Iterator[Shop]:
         database = "foodgraph"
         db.query("mysql", f"CREATE DATABASE {database}")
         web = WebServer(directory, db.url(database))
-        web.run_task("-m", "foodgraph.database_tasks", "migrate")
+        web.run_task("manage.py", "migrate_with_lock")
         web.run_task("manage.py", "seed_demo", "--force")
         web.start()
         customers = register_customers(web.port, customer_count)
