@@ -74,13 +74,18 @@ def _test_settings(settings: Any) -> None:
 def _keep_test_connection() -> Iterator[None]:
     """Requests must not close the connection that holds the test's transaction.
 
-    Django's own test client does the same: it disconnects close_old_connections.
+    Django's own test client does the same: it disconnects close_old_connections. The
+    server's close_broken_connections would take that open transaction for a broken one.
     """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
+    from foodgraph.asgi import close_broken_connections
+
+    for receiver in (close_old_connections, close_broken_connections):
+        request_started.disconnect(receiver)
+        request_finished.disconnect(receiver)
     yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    for receiver in (close_old_connections, close_broken_connections):
+        request_started.connect(receiver)
+        request_finished.connect(receiver)
 
 
 def gid(type_name: str, pk: Any) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import connections
 from django.test.utils import override_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "foodgraph.settings")
@@ -75,6 +77,34 @@ class GraphQLHandler(Handler):
             self.in_flight -= 1
             self.progress_at = time.monotonic()
 
+
+def close_broken_connections(**kwargs: Any) -> None:
+    """Drops a database connection that a failure left inside a transaction.
+
+    A commit, rollback or savepoint that loses the server can leave Django's connection
+    state half reset: autocommit off, a rollback pending. Django counts on the thread, and
+    with it the connection, ending with the request; `close_old_connections` does not look at
+    this state. Requests here share one long-lived thread (`GraphQLHandler`), so every later
+    request would fail with TransactionManagementError until the worker restarted.
+    """
+    for connection in connections.all(initialized_only=True):
+        broken = (
+            connection.in_atomic_block
+            or connection.needs_rollback
+            or connection.closed_in_transaction
+            or (connection.connection is not None and not connection.autocommit)
+        )
+        if broken:
+            try:
+                connection.close()
+            finally:
+                del connections[connection.alias]  # the next query gets a fresh wrapper
+
+
+# Connected as Django connects close_old_connections (and disconnected with it in tests,
+# whose transaction holds the connection).
+request_started.connect(close_broken_connections)
+request_finished.connect(close_broken_connections)
 
 graphql = GraphQLHandler(settings.API_MIDDLEWARE)
 probes = Handler(settings.API_MIDDLEWARE)

@@ -3,6 +3,7 @@
 Timings belong to `make bench`; here are the counts and the behaviours it relies on.
 """
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -10,13 +11,15 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import create_access_token
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 from conftest import gid
 from foodgraph import response_cache
+from foodgraph.asgi import close_broken_connections
 from foodgraph.caching import cache
 from foodgraph.testing import graphql, production_env, uvicorn
 from menu import services as menu_services
@@ -206,6 +209,30 @@ def test_a_server_keeps_its_database_connection_across_requests(menu):
             assert titles(graphql(port, MENU_PAGE))
         assert server_connections() == first
         assert len(first) == 1
+
+
+@pytest.mark.mysql_only  # SQLite's test database lives in its connection: it cannot be replaced
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_left_mid_transaction_does_not_fail_later_requests(gql, menu):
+    """Requests share the worker's thread and its connection (foodgraph/asgi.py). A commit that
+    lost the server once left a rollback pending outside any atomic block there, and every
+    later query of that worker failed with TransactionManagementError (found by
+    `make stress`). Here that state is made with Django's public calls, on the thread that
+    runs the in-process app's database work."""
+    for signal in (request_started, request_finished):  # off for the test's transaction
+        signal.connect(close_broken_connections)
+    try:
+        transaction.set_autocommit(False)
+        with contextlib.suppress(RuntimeError), transaction.atomic(savepoint=False):
+            raise RuntimeError
+        transaction.set_autocommit(True)
+        assert connection.needs_rollback
+        assert not connection.in_atomic_block
+
+        assert len(gql.data(MENU_PAGE)["menuItems"]["edges"]) == 50
+    finally:
+        for signal in (request_started, request_finished):
+            signal.disconnect(close_broken_connections)
 
 
 def titles(body: dict) -> list[str]:
