@@ -4,7 +4,7 @@ Strawberry wraps every field's resolver (arguments, Info, field extensions), str
 adds lookups of its own, and graphql-core builds an Info and walks its completion steps for
 every field: several microseconds a field, most of what a page of fifty items costs. A field
 with no resolver and no extension needs none of it when it reads a plain attribute, a scalar
-column, or a foreign key whose type does not narrow its queryset; a node's ID is base64 of
+or enum column, or a foreign key whose type does not narrow its queryset; a node's ID is base64 of
 "Type:key". Such fields get a bare resolver, and `DirectExecutionContext` completes their
 values directly. Anything unusual (a null, a value of the wrong type) goes the general way,
 which words its errors. `test_execution.py` holds the two ways to the same answers, and the
@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from graphql import (
+    GraphQLEnumType,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
@@ -69,8 +70,8 @@ class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
         )
 
 
-def scalar_completer(scalar_type: GraphQLScalarType) -> Completer:
-    coerce = scalar_type.coerce_output_value
+def leaf_completer(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Completer:
+    coerce = leaf_type.coerce_output_value
 
     def complete(context: DirectExecutionContext, value: Any, *_: Any) -> Any:
         return None if value is None else coerce(value)
@@ -113,8 +114,8 @@ def object_list_completer(object_type: GraphQLObjectType) -> Completer:
 
 def completer_for(field_type: GraphQLOutputType) -> Completer | None:
     value_type = get_nullable_type(field_type)
-    if isinstance(value_type, GraphQLScalarType):
-        return scalar_completer(value_type)
+    if isinstance(value_type, GraphQLScalarType | GraphQLEnumType):
+        return leaf_completer(value_type)
     if isinstance(value_type, GraphQLObjectType):
         return object_completer(value_type)
     if isinstance(value_type, GraphQLList) and isinstance(value_type.of_type, GraphQLNonNull):
@@ -156,9 +157,12 @@ def direct_resolver(
     except FieldDoesNotExist:
         return None
     if not model_field.is_relation:
-        # Enums are left to strawberry-django: a stored value outside the enum is its error.
-        scalar = isinstance(get_nullable_type(graphql_field.type), GraphQLScalarType)
-        return attribute_reader(model_field.attname) if scalar else None
+        # An enum's GraphQL type maps the stored value to its name, as it does for
+        # strawberry-django's resolver (which passes the value on as it is).
+        leaf = isinstance(
+            get_nullable_type(graphql_field.type), GraphQLScalarType | GraphQLEnumType
+        )
+        return attribute_reader(model_field.attname) if leaf else None
     target = field.type.of_type if isinstance(field.type, StrawberryOptional) else field.type
     if model_field.many_to_one and not hasattr(target, "get_queryset"):
         return attribute_reader(model_field.name)  # select_related by the optimizer
