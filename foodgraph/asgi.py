@@ -81,11 +81,11 @@ class GraphQLHandler(Handler):
 def close_broken_connections(**kwargs: Any) -> None:
     """Drops a database connection that a failure left inside a transaction.
 
-    A commit, rollback or savepoint that loses the server can leave Django's connection
-    state half reset: autocommit off, a rollback pending. Django counts on the thread, and
-    with it the connection, ending with the request; `close_old_connections` does not look at
-    this state. Requests here share one long-lived thread (`GraphQLHandler`), so every later
-    request would fail with TransactionManagementError until the worker restarted.
+    A transaction that loses the server mid-way can leave Django's connection state half
+    reset: autocommit off, a rollback pending outside any atomic block. Django counts on the
+    thread, and with it the connection, ending with the request; `close_old_connections` does
+    not look at this state. Requests here share one long-lived thread (`GraphQLHandler`), so
+    every later request would fail with TransactionManagementError until the worker restarted.
     """
     for connection in connections.all(initialized_only=True):
         broken = (

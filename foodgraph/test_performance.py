@@ -214,10 +214,10 @@ def test_a_server_keeps_its_database_connection_across_requests(menu):
 @pytest.mark.mysql_only  # SQLite's test database lives in its connection: it cannot be replaced
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_left_mid_transaction_does_not_fail_later_requests(gql, menu):
-    """Requests share the worker's thread and its connection (foodgraph/asgi.py). A commit that
-    lost the server once left a rollback pending outside any atomic block there, and every
-    later query of that worker failed with TransactionManagementError (found by
-    `make stress`). Here that state is made with Django's public calls, on the thread that
+    """Requests share the worker's thread and its connection (foodgraph/asgi.py). A transaction
+    that failed during a database outage once left a rollback pending outside any atomic block
+    there, and every later query of that worker failed with TransactionManagementError (found
+    by `make stress`). Here that state is made with Django's public calls, on the thread that
     runs the in-process app's database work."""
     for signal in (request_started, request_finished):  # off for the test's transaction
         signal.connect(close_broken_connections)
