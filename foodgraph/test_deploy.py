@@ -208,14 +208,15 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
         WEB_SECRETS_EXAMPLE["metadata"]["name"]: {
             "DJANGO_SECRET_KEY": f"rehearsal-{uuid.uuid4().hex}{uuid.uuid4().hex}",
             "DATABASE_URL": database_url(rehearsal_database),
+            # The cluster's `redis` Service is the local Redis here.
+            "REDIS_URL": redis_url,
         }
     }
     assert secrets.keys() == {WEB_SECRETS_EXAMPLE["metadata"]["name"]}
     assert set(WEB_SECRETS_EXAMPLE["stringData"]) == set(*secrets.values()), (
         "secrets.example.yaml and the rehearsal disagree on the Secret's keys"
     )
-    # The cluster's `redis` Service is the local Redis here.
-    config_maps = {WEB_CONFIG["metadata"]["name"]: {**WEB_CONFIG["data"], "REDIS_URL": redis_url}}
+    config_maps = {WEB_CONFIG["metadata"]["name"]: WEB_CONFIG["data"]}
     (tmp_path / "tmp").mkdir()
     static_root = tmp_path / "staticfiles"
     checkout_for_image = {
@@ -335,20 +336,33 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
 
 
 def test_the_web_pods_share_the_redis_of_the_manifests() -> None:
-    """REDIS_URL names the redis Service and its port, and that Service reaches the server."""
+    """REDIS_URL names the redis Service, its port and the password the server requires."""
     service = load_manifest("redis/service.yaml")
     (redis_container,) = load_manifest("redis/deployment.yaml")["spec"]["template"]["spec"][
         "containers"
     ]
+    redis_secrets = load_manifest("redis/secrets.example.yaml")
     (service_port,) = service["spec"]["ports"]
     (container_port,) = redis_container["ports"]
-    url = urlsplit(WEB_CONFIG["data"]["REDIS_URL"])
-    assert (url.scheme, url.hostname, url.port) == (
+    url = urlsplit(WEB_SECRETS_EXAMPLE["stringData"]["REDIS_URL"])
+    assert (url.scheme, url.hostname, url.port, url.password) == (
         "redis",
         service["metadata"]["name"],
         service_port["port"],
+        redis_secrets["stringData"]["REDIS_PASSWORD"],
     )
     assert service_port["targetPort"] == container_port["name"]
+    # The server requires the password of the Secret that the URL's password comes from.
+    args = redis_container["args"]
+    password_variable = args[args.index("--requirepass") + 1].removeprefix("$(").removesuffix(")")
+    password_source = {
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in redis_container["env"]
+    }[password_variable]
+    assert password_source == {
+        "name": redis_secrets["metadata"]["name"],
+        "key": "REDIS_PASSWORD",
+    }
 
 
 def test_the_deployment_runs_the_image_command() -> None:
