@@ -79,13 +79,23 @@ def leaf_completer(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Completer:
     return complete
 
 
-def object_completer(object_type: GraphQLObjectType) -> Completer:
+def instance_check(object_type: GraphQLObjectType) -> Callable[[Any], bool]:
+    """Whether a value is a non-null instance of the type, as graphql-core would check it."""
     is_type_of = object_type.is_type_of
+
+    def is_instance(value: Any) -> bool:
+        return value is not None and (not is_type_of or is_type_of(value, None))
+
+    return is_instance
+
+
+def object_completer(object_type: GraphQLObjectType) -> Completer:
+    is_instance = instance_check(object_type)
 
     def complete(
         context: DirectExecutionContext, value: Any, fields: FieldDetailsList, path: Path
     ) -> Any:
-        if value is None or (is_type_of and not is_type_of(value, None)):
+        if not is_instance(value):
             return None
         return context.collect_and_execute_subfields(object_type, fields, path, value, None)
 
@@ -94,14 +104,12 @@ def object_completer(object_type: GraphQLObjectType) -> Completer:
 
 def object_list_completer(object_type: GraphQLObjectType) -> Completer:
     """For lists of non-null objects, such as a connection's edges."""
-    is_type_of = object_type.is_type_of
+    is_instance = instance_check(object_type)
 
     def complete(
         context: DirectExecutionContext, value: Any, fields: FieldDetailsList, path: Path
     ) -> Any:
-        if not isinstance(value, list) or not all(
-            item is not None and (not is_type_of or is_type_of(item, None)) for item in value
-        ):
+        if not isinstance(value, list) or not all(map(is_instance, value)):
             return None
         execute = context.collect_and_execute_subfields
         return [
