@@ -230,7 +230,8 @@ def admin_user(make_user: Callable[..., User]) -> User:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Counters in the cache (sign-in failures) must not leak from one test to the next."""
-    from foodgraph.caching import cache
+    """Counters in the caches (sign-in failures) must not leak from one test to the next."""
+    from foodgraph.caching import cache, local_cache
 
     cache.clear()
+    local_cache.clear()

@@ -1,21 +1,24 @@
 """Account rules: registration, sign-in, token rotation and revocation, roles."""
 
 import hashlib
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from foodgraph.caching import cache
+from foodgraph.caching import REDIS_UNREACHABLE, cache, local_cache
 from foodgraph.errors import RateLimited, Unauthenticated
 from foodgraph.ids import not_found
 
@@ -24,6 +27,9 @@ from .models import RefreshToken, Role, User, role_group
 
 # Roles the API may grant and remove. ADMIN is managed only by superusers, in Django admin.
 API_MANAGED_ROLES = (Role.MANAGER, Role.DELIVERY_CREW)
+
+logger = logging.getLogger("foodgraph.errors")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,26 @@ def obtain_token_pair(username: str, password: str, client_address: str = "") ->
     """Sign in. Failures are counted per username and per client address; past a limit,
     every attempt (even a right password) is refused until the window ends."""
     counters = _login_failure_counters(username, client_address)
-    _refuse_when_limited(counters)
+    _with_failure_store(lambda store: _refuse_when_limited(store, counters))
     user = authenticate(username=username, password=password)
     if user is None:  # unknown user, wrong password and inactive user look alike
-        for key, _ in counters:
-            _count_failure(key)
+        _with_failure_store(lambda store: _count_failures(store, counters))
         raise Unauthenticated("Please enter valid credentials.")
     # Whoever knows the password may forget it again; the address keeps its count, or an
     # attacker could clear it with an account of their own.
-    cache.delete_many([counters[0][0], f"{counters[0][0]}:until"])
+    username_key = counters[0][0]
+    _with_failure_store(lambda store: store.delete_many([username_key, f"{username_key}:until"]))
     return _issue_token_pair(user)
+
+
+def _with_failure_store(operation: Callable[[BaseCache], T]) -> T:
+    """Runs `operation` on the shared cache; while Redis is unreachable, on this process's
+    memory, so that signing in goes on, limited per worker instead of across them."""
+    try:
+        return operation(cache)
+    except REDIS_UNREACHABLE:
+        logger.warning("Redis unreachable: sign-in failures counted per process", exc_info=True)
+        return operation(local_cache)
 
 
 def _login_failure_counters(username: str, client_address: str) -> list[tuple[str, int]]:
@@ -103,11 +119,11 @@ def _login_failure_counters(username: str, client_address: str) -> list[tuple[st
     return counters
 
 
-def _refuse_when_limited(counters: list[tuple[str, int]]) -> None:
+def _refuse_when_limited(store: BaseCache, counters: list[tuple[str, int]]) -> None:
     now = time.time()
     for key, limit in counters:
-        if (cache.get(key) or 0) >= limit:
-            window_end = cache.get(f"{key}:until") or now + settings.LOGIN_FAILURE_WINDOW
+        if (store.get(key) or 0) >= limit:
+            window_end = store.get(f"{key}:until") or now + settings.LOGIN_FAILURE_WINDOW
             retry_after = max(1, math.ceil(window_end - now))
             raise RateLimited(
                 f"Too many failed sign-in attempts. Try again in {retry_after} seconds.",
@@ -115,15 +131,16 @@ def _refuse_when_limited(counters: list[tuple[str, int]]) -> None:
             )
 
 
-def _count_failure(key: str) -> None:
-    """One more failure in the key's fixed window, which the first failure opens."""
+def _count_failures(store: BaseCache, counters: list[tuple[str, int]]) -> None:
+    """One more failure on each counter, in its fixed window, which its first failure opens."""
     window = settings.LOGIN_FAILURE_WINDOW
-    if cache.add(key, 0, timeout=window):
-        cache.set(f"{key}:until", time.time() + window, timeout=window)
-    try:
-        cache.incr(key)
-    except ValueError:  # the window closed between add and incr: open a new one
-        cache.add(key, 1, timeout=window)
+    for key, _ in counters:
+        if store.add(key, 0, timeout=window):
+            store.set(f"{key}:until", time.time() + window, timeout=window)
+        try:
+            store.incr(key)
+        except ValueError:  # the window closed between add and incr: open a new one
+            store.add(key, 1, timeout=window)
 
 
 def rotate_refresh_token(raw: str) -> TokenPair:

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -60,6 +61,31 @@ def unreachable_database_url() -> str:
     except ImportError:
         return "sqlite:////nonexistent-dir/db.sqlite3"
     return f"mysql://root@127.0.0.1:{free_port()}/foodgraph"
+
+
+@contextmanager
+def not_redis() -> Iterator[str]:
+    """A Redis URL naming a server that answers in another protocol; yields the URL.
+
+    Reachable, so a client's error is not an outage: what Redis misconfigured looks like.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # closed: the context is over
+                return
+            with client:
+                client.recv(1024)
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        listener.close()
 
 
 @contextmanager
