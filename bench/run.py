@@ -6,7 +6,8 @@ On the local MySQL (BENCH_DATABASE_URL, a database of its own) with bench data (
 200 items; customers with 20 orders of 3 items), one uvicorn worker with DEBUG off drives:
 the menu page with the response cache (Redis) and without it, a customer's orders page, and
 a checkout flow (three addToCart, then createOrderFromCart, one customer per connection).
-It prints req/s, p50 and p99, SQL queries per operation and the worker's RSS, as a table and
+It prints req/s, p50, p99 and the worker's CPU time per request, SQL queries per operation, the
+worker's RSS, and what the ORM alone spends on each page's data (`orm_cost`), as a table and
 as JSON. Timings vary with the machine: compare ratios taken in one run, never across runs.
 """
 
@@ -150,7 +151,11 @@ def server(env: dict[str, str], port: int) -> Iterator[int]:
         process.wait(timeout=10)
 
 
-def wrk(script: str, port: int, seconds: float, threads: int = 1, connections: int = 0) -> dict:
+def wrk(
+    script: str, port: int, seconds: float, threads: int = 1, connections: int = 0, pid: int = 0
+) -> dict:
+    """wrk's numbers, and the worker's CPU time per request (`pid`) while it ran."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
         file.write(script)
         file.flush()
@@ -169,7 +174,10 @@ def wrk(script: str, port: int, seconds: float, threads: int = 1, connections: i
             capture_output=True,
             text=True,
         ).stdout
-    return parse_wrk(output)
+    result = parse_wrk(output)
+    if pid:
+        result["cpu_ms"] = (cpu_seconds(pid) - cpu_before) / result["requests"] * 1000
+    return result
 
 
 def parse_wrk(output: str) -> dict[str, Any]:
@@ -194,6 +202,12 @@ def milliseconds(value: str) -> float:
         if value.endswith(unit):
             return float(value[: -len(unit)]) * factor
     raise ValueError(value)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -245,6 +259,68 @@ print(json.dumps(counts))
     return in_django(code, {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"})
 
 
+def orm_cost(env: dict[str, str]) -> dict[str, float]:
+    """CPU ms the ORM alone spends reading each page's data, without GraphQL.
+
+    In one process, interleaved, best of five; as model instances (what strawberry-django
+    resolves from) and as plain rows (`values()`, the ORM's cheapest). The orders page reads
+    the token's user, their roles, 20 orders and their 60 items with menu items; the menu
+    page, 50 items with their categories. What the orders page's data costs beyond the menu
+    page's is a floor under what the whole orders page costs beyond the whole menu page.
+    """
+    code = """
+import json, time, django
+django.setup()
+from django.db.models import Prefetch
+from accounts.models import User
+from accounts.services import user_for_access_token
+from accounts.tokens import create_access_token
+from menu.models import MenuItem
+from orders.models import OrderItem
+from orders.services import visible_orders
+
+token = create_access_token(User.objects.get(username="bench-customer"))[0]
+
+def menu_instances():
+    list(MenuItem.objects.select_related("category")[:50])
+
+def menu_rows():
+    list(MenuItem.objects.values(
+        "id", "title", "price", "featured", "category__id", "category__slug", "category__title"
+    )[:50])
+
+def orders_instances():
+    items = Prefetch("items", OrderItem.objects.select_related("menu_item"))
+    list(visible_orders(user_for_access_token(token)).prefetch_related(items)[:20])
+
+def orders_rows():
+    orders = list(visible_orders(user_for_access_token(token)).values(
+        "id", "status", "total", "created_at")[:20])
+    list(OrderItem.objects.filter(order__in=[order["id"] for order in orders]).values(
+        "id", "title", "quantity", "unit_price", "menu_item__id", "menu_item__title",
+        "menu_item__price"))
+
+def milliseconds(read, count=200):
+    start = time.process_time()
+    for _ in range(count):
+        read()
+    return (time.process_time() - start) / count * 1000
+
+reads = {
+    "menu data, instances": menu_instances,
+    "menu data, rows": menu_rows,
+    "orders data, instances": orders_instances,
+    "orders data, rows": orders_rows,
+}
+best = {name: float("inf") for name in reads}
+for _ in range(5):
+    for name, read in reads.items():
+        best[name] = min(best[name], milliseconds(read))
+print(json.dumps({name: round(value, 3) for name, value in best.items()}))
+"""
+    return in_django(code, env)
+
+
 def tokens(env: dict[str, str]) -> tuple[str, list[str], list[str]]:
     """The orders page's customer token, the checkout customers' tokens, three item IDs."""
     code = """
@@ -291,20 +367,23 @@ def main() -> None:
     prepare_database(env)
     manage("collectstatic", "--noinput", "-v0", env=env)
     sql = sql_per_operation(env)
+    orm = orm_cost(env)
     prepare_database(env)  # the count's checkout left an order behind
     orders_token, checkout_tokens, item_ids = tokens(env)
 
     cached_env = {**env, "REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}
     uncached_env = {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"}
     results: dict[str, dict[str, Any]] = {}
-    with server(cached_env, options.port):
+    with server(cached_env, options.port) as pid:
         results["menu page, response cache"] = wrk(
-            post_script(MENU_PAGE), options.port, options.seconds
+            post_script(MENU_PAGE), options.port, options.seconds, pid=pid
         )
     with server(uncached_env, options.port) as pid:
-        results["menu page, no cache"] = wrk(post_script(MENU_PAGE), options.port, options.seconds)
+        results["menu page, no cache"] = wrk(
+            post_script(MENU_PAGE), options.port, options.seconds, pid=pid
+        )
         results["orders page"] = wrk(
-            post_script(ORDERS_PAGE, orders_token), options.port, options.seconds
+            post_script(ORDERS_PAGE, orders_token), options.port, options.seconds, pid=pid
         )
         results["checkout flow"] = wrk(
             checkout_script(checkout_tokens, item_ids),
@@ -312,11 +391,17 @@ def main() -> None:
             options.seconds,
             threads=len(checkout_tokens),
             connections=len(checkout_tokens),
+            pid=pid,
         )
         leak = leak_check(pid, options.port, post_script(MENU_PAGE))
 
     sql["checkout flow (3 adds + order)"] = 3 * sql["addToCart"] + sql["createOrderFromCart"]
-    report = {"results": results, "sql_per_operation": sql, "rss": leak}
+    report = {
+        "results": results,
+        "orm_cpu_ms": orm,
+        "sql_per_operation": sql,
+        "rss": leak,
+    }
     print_table(report)
     options.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nJSON: {options.json}")
@@ -336,13 +421,27 @@ def leak_check(pid: int, port: int, script: str) -> dict[str, float]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\n{'operation':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    header = (
+        f"{'operation':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7} {'errors':>7}"
+    )
+    print("\n" + header)
     for name, row in report["results"].items():
         errors = row["non_2xx"] + row["graphql_errors"]
-        print(f"{name:<28} {row['rps']:9.1f} {row['p50']:8.2f} {row['p99']:8.2f} {errors:7d}")
+        print(
+            f"{name:<28} {row['rps']:9.1f} {row['p50']:8.2f} {row['p99']:8.2f}"
+            f" {row['cpu_ms']:7.2f} {errors:7d}"
+        )
     menu = report["results"]["menu page, no cache"]["rps"]
     orders = report["results"]["orders page"]["rps"]
     print(f"\norders page / uncached menu page: {orders / menu:.2f}")
+    # Within 20 % of the menu page's req/s, the orders page may cost 1.25 times its CPU.
+    allowed = 0.25 * report["results"]["menu page, no cache"]["cpu_ms"]
+    orm = report["orm_cpu_ms"]
+    print("\nCPU ms of the orders page beyond the menu page (orm_cpu_ms in the JSON):")
+    print(f"  allowed, for 0.8 x the menu page's req/s              {allowed:6.2f}")
+    for kind in ("instances", "rows"):
+        extra = orm[f"orders data, {kind}"] - orm[f"menu data, {kind}"]
+        print(f"  its data alone, read by the ORM as {kind:<9}          {extra:6.2f}")
     print("\nSQL queries per operation:")
     for name, count in report["sql_per_operation"].items():
         print(f"  {name:<34} {count}")
