@@ -49,7 +49,7 @@ COPY accounts ./accounts
 COPY menu ./menu
 COPY orders ./orders
 COPY --from=assets /assets/graphiql/dist ./graphiql/dist
-# Hashed, compressed static files, served by whitenoise with far-future cache headers. The key
+# Hashed, compressed static files, served by ServeStatic with far-future cache headers. The key
 # exists only for this command (settings refuse to load without one when DEBUG is off).
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
     python manage.py collectstatic --noinput --verbosity 0

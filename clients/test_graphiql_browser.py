@@ -1,7 +1,7 @@
 """GraphiQL in a real browser: headless Chromium (Debian's) driven by Playwright.
 
 The server is started as the image runs it: uvicorn with DEBUG off, static files collected
-into a STATIC_ROOT (hashed names, manifest) and served by whitenoise, on its own SQLite
+into a STATIC_ROOT (hashed names, manifest) and served by ServeStatic, on its own SQLite
 database with the demo data. The browser may reach only that server, so a page that still
 needed a CDN would fail here as it would on a cluster without internet access.
 

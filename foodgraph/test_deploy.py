@@ -333,6 +333,9 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     _, _, shutdown_log = server_output.partition("Received SIGTERM")
     assert "Finished server process" in shutdown_log
     assert "Traceback" not in shutdown_log
+    # Static files are served the ASGI way: Django did not fall back to consuming a sync file
+    # iterator (and warn), as it did for WhiteNoise.
+    assert "synchronous iterators" not in server_output
 
 
 def test_the_web_pods_share_the_redis_of_the_manifests() -> None:
