@@ -4,11 +4,16 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.relay.utils import SliceMetadata
+from strawberry.relay.types import PREFIX
+from strawberry.relay.utils import SliceMetadata, from_base64
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from foodgraph.errors import BadUserInput
+
+# Cursors name positions in a list: beyond this one they are forged (an offset that large
+# reached the database as a syntax error).
+MAX_CURSOR_OFFSET = 2**31 - 1
 
 
 @strawberry.type(name="Connection", description="A connection to a list of items.")
@@ -32,13 +37,26 @@ class CappedListConnection(DjangoListConnection[relay.NodeType]):
         last: int | None = None,
         **kwargs: Any,
     ) -> Any:
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None and cursor_offset(cursor) is None:
+                raise BadUserInput(f"Argument '{name}' is not a cursor of this connection.")
         try:
             SliceMetadata.from_arguments(info, before=before, after=after, first=first, last=last)
         except (ValueError, TypeError) as error:
-            message = str(error)
-            if not message.startswith("Argument "):  # a cursor that is not even base64 "x:n"
-                message = "Argument 'after' or 'before' is not a cursor of this connection."
-            raise BadUserInput(message) from None
+            raise BadUserInput(str(error)) from None
         return super().resolve_connection(
             nodes, info=info, before=before, after=after, first=first, last=last, **kwargs
         )
+
+
+def cursor_offset(cursor: str) -> int | None:
+    """The position a cursor of ours names, or None for anything we did not issue."""
+    try:
+        prefix, offset = from_base64(cursor)
+    except ValueError:
+        return None
+    # int() also takes signs, spaces, underscores and non-ASCII digits.
+    if prefix != PREFIX or not (offset.isascii() and offset.isdigit()):
+        return None
+    position = int(offset)
+    return position if position <= MAX_CURSOR_OFFSET else None

@@ -31,7 +31,7 @@ def key_for(body: bytes) -> str | None:
     """The cache key of a POSTed GraphQL body, or None when its answer must not be cached."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # the view refuses such a body with a clear 400
         return None
     if not isinstance(data, dict):
         return None

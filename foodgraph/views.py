@@ -109,11 +109,32 @@ class GraphQLView(AsyncGraphQLView):
             decoded = super().decode_json(data)
         except RecursionError:  # Python's json recurses per level of nesting
             raise HTTPException(400, "The request body is nested too deeply.") from None
+        except UnicodeDecodeError:  # json decodes bytes itself, and says nothing clearer
+            raise HTTPException(400, "The request body is not valid UTF-8.") from None
+        if holds_lone_surrogate(data, decoded):
+            # Python's json takes "\udfff" as a str that no database driver can encode.
+            raise HTTPException(400, "The request body holds a lone surrogate (\\ud800-\\udfff).")
         # A list is a batch, which strawberry refuses with its own message; other non-objects
         # would reach strawberry's `data.get(...)` as a 500.
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
         return decoded
+
+
+def holds_lone_surrogate(data: str | bytes, decoded: object) -> bool:
+    """Whether JSON `data` escapes a surrogate that no partner completes.
+
+    Surrogates only get in as `\\u` escapes (encoded raw, they are invalid UTF-8), so the
+    text is searched first, and the decoded value encoded only when it has one.
+    """
+    escape = b"\\ud" if isinstance(data, bytes) else "\\ud"
+    if escape not in data.lower():  # type: ignore[operator]
+        return False
+    try:
+        json.dumps(decoded, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def request_id_for(request: HttpRequest) -> str:
