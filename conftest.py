@@ -230,8 +230,7 @@ def admin_user(make_user: Callable[..., User]) -> User:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Counters in the caches (sign-in failures) must not leak from one test to the next."""
-    from foodgraph.caching import cache, local_cache
+    """What one test cached (menu answers) must not leak into the next."""
+    from foodgraph.caching import cache
 
     cache.clear()
-    local_cache.clear()

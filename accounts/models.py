@@ -70,3 +70,36 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.pk} of {self.user_id} ({self.revoked_reason or 'active'})"
+
+
+class FailureCount(models.Model):
+    """Failed attempts counted under one key (a username from an address, an address, a
+    username, registrations from an address) in a fixed window.
+
+    In the database, not the cache: Redis evicts its least recently used keys when full, and
+    anyone can fill it with cacheable answers.
+    """
+
+    key = models.CharField(max_length=64, unique=True)  # SHA-256 of what is counted
+    failures = models.PositiveIntegerField(default=0)
+    window_ends_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.failures} failures until {self.window_ends_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SignInAddress(models.Model):
+    """An address a user last signed in from, successfully, at `last_signed_in_at`: the
+    per-username limit does not apply to it, so nobody can lock a user out of it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_addresses")
+    address_hash = models.CharField(max_length=64)  # SHA-256: the address itself is not kept
+    last_signed_in_at = models.DateTimeField()
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=["user", "address_hash"], name="one_row_per_address"),
+        )
+
+    def __str__(self) -> str:
+        return f"sign-in address of {self.user_id}"

@@ -35,14 +35,19 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry_django.mutation(description="Create a CUSTOMER account.")
-    def register(self, input: RegisterInput) -> UserType:
-        return services.register_user(
-            username=input.username,
-            email=input.email,
-            password=input.password,
-            first_name=input.first_name,
-            last_name=input.last_name,
-        )
+    def register(self, info: Info, input: RegisterInput) -> UserType:
+        try:
+            return services.register_user(
+                username=input.username,
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                client_address=info.context.request.META.get("REMOTE_ADDR") or "",
+            )
+        except RateLimited as error:
+            info.context.response.headers["Retry-After"] = str(error.retry_after)
+            raise
 
     @strawberry_django.mutation(
         handle_django_errors=False,

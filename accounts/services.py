@@ -1,35 +1,24 @@
 """Account rules: registration, sign-in, token rotation and revocation, roles."""
 
-import hashlib
-import logging
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from foodgraph.caching import REDIS_UNREACHABLE, cache, local_cache
-from foodgraph.errors import RateLimited, Unauthenticated
+from foodgraph.errors import Unauthenticated
 from foodgraph.ids import not_found
 
-from . import tokens
+from . import limits, tokens, usernames
 from .models import RefreshToken, Role, User, role_group
 
 # Roles the API may grant and remove. ADMIN is managed only by superusers, in Django admin.
 API_MANAGED_ROLES = (Role.MANAGER, Role.DELIVERY_CREW)
-
-logger = logging.getLogger("foodgraph.errors")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,11 +31,23 @@ class TokenPair:
 
 
 def register_user(
-    *, username: str, email: str, password: str, first_name: str = "", last_name: str = ""
+    *,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    client_address: str = "",
 ) -> User:
-    """Create a CUSTOMER account. Raises ValidationError naming each bad field."""
+    """Create a CUSTOMER account. Raises ValidationError naming each bad field, RateLimited
+    past `REGISTRATIONS_PER_ADDRESS` calls from the address (an answer says whether a
+    username is taken: not at unlimited speed)."""
+    if client_address:
+        counter = limits.registration_counter(client_address)
+        limits.refuse_when_limited([counter], attempts="registrations from this address")
+        limits.count([counter])
     user = User(
-        username=username.strip(),
+        username=usernames.normalize(username),
         email=User.objects.normalize_email(email.strip()),
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -56,6 +57,8 @@ def register_user(
         user.full_clean(exclude=["password"], validate_unique=False)
     except ValidationError as e:
         errors.update(e.message_dict)
+    if usernames.has_invisible_characters(user.username):
+        errors["username"] = ["A username cannot contain invisible or formatting characters."]
     if "email" not in errors:
         if not user.email:
             errors["email"] = ["An email address is required."]
@@ -83,64 +86,19 @@ def register_user(
 
 
 def obtain_token_pair(username: str, password: str, client_address: str = "") -> TokenPair:
-    """Sign in. Failures are counted per username and per client address; past a limit,
-    every attempt (even a right password) is refused until the window ends."""
-    counters = _login_failure_counters(username, client_address)
-    _with_failure_store(lambda store: _refuse_when_limited(store, counters))
-    user = authenticate(username=username, password=password)
+    """Sign in, within the limits of `accounts.limits`: past one, every attempt (even a right
+    password) is refused until its window ends."""
+    attempt = limits.sign_in_attempt(username, client_address)
+    limits.refuse_when_limited(attempt.checked_counters())
+    # ModelBackend itself: the configured backends begin with axes', which is the admin's.
+    user = ModelBackend().authenticate(
+        None, username=usernames.normalize(username), password=password
+    )
     if user is None:  # unknown user, wrong password and inactive user look alike
-        _with_failure_store(lambda store: _count_failures(store, counters))
+        limits.count(attempt.counters())
         raise Unauthenticated("Please enter valid credentials.")
-    # Whoever knows the password may forget it again; the address keeps its count, or an
-    # attacker could clear it with an account of their own.
-    username_key = counters[0][0]
-    _with_failure_store(lambda store: store.delete_many([username_key, f"{username_key}:until"]))
+    attempt.succeeded()
     return _issue_token_pair(user)
-
-
-def _with_failure_store(operation: Callable[[BaseCache], T]) -> T:
-    """Runs `operation` on the shared cache; while Redis is unreachable, on this process's
-    memory, so that signing in goes on, limited per worker instead of across them."""
-    try:
-        return operation(cache)
-    except REDIS_UNREACHABLE:
-        logger.warning("Redis unreachable: sign-in failures counted per process", exc_info=True)
-        return operation(local_cache)
-
-
-def _login_failure_counters(username: str, client_address: str) -> list[tuple[str, int]]:
-    """(cache key, limit) of each counter a sign-in attempt is checked against."""
-    # Hashed: cache keys must be short and printable whatever a username holds.
-    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
-    counters = [(f"login-failures:username:{name}", settings.LOGIN_FAILURES_PER_USERNAME)]
-    if client_address:
-        address = hashlib.sha256(client_address.encode()).hexdigest()
-        counters.append((f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS))
-    return counters
-
-
-def _refuse_when_limited(store: BaseCache, counters: list[tuple[str, int]]) -> None:
-    now = time.time()
-    for key, limit in counters:
-        if (store.get(key) or 0) >= limit:
-            window_end = store.get(f"{key}:until") or now + settings.LOGIN_FAILURE_WINDOW
-            retry_after = max(1, math.ceil(window_end - now))
-            raise RateLimited(
-                f"Too many failed sign-in attempts. Try again in {retry_after} seconds.",
-                retry_after=retry_after,
-            )
-
-
-def _count_failures(store: BaseCache, counters: list[tuple[str, int]]) -> None:
-    """One more failure on each counter, in its fixed window, which its first failure opens."""
-    window = settings.LOGIN_FAILURE_WINDOW
-    for key, _ in counters:
-        if store.add(key, 0, timeout=window):
-            store.set(f"{key}:until", time.time() + window, timeout=window)
-        try:
-            store.incr(key)
-        except ValueError:  # the window closed between add and incr: open a new one
-            store.add(key, 1, timeout=window)
 
 
 def rotate_refresh_token(raw: str) -> TokenPair:

@@ -1,7 +1,7 @@
 """The one GraphQL schema: it joins the apps' Query and Mutation parts, and sets its guards.
 
 Guards (all from settings): limits on a document's tokens, depth, aliases and fields (with
-fragments expanded), checked before anything executes; introspection and "did you mean"
+fragments expanded), and on its cost (foodgraph/query_cost.py), checked before anything executes; introspection and "did you mean"
 suggestions that can be switched off; and unexpected faults masked for clients, logged with
 the request's id. For speed (docs/performance.md): documents are parsed and validated once per
 process, each operation runs synchronously, in one hop, on the database thread, and fields that
@@ -16,6 +16,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -50,6 +51,7 @@ import menu.schema
 import orders.schema
 from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable
 from foodgraph.execution import DirectExecutionContext, read_attributes_directly
+from foodgraph.query_cost import CostLimit, list_fields_without_a_size
 
 logger = logging.getLogger("foodgraph.errors")
 
@@ -292,6 +294,7 @@ def build_schema() -> Schema:
         partial(ValidationCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(AddValidationRules, rules),
+        CostLimit,
         QueryOptimizer,
     ]
     if not settings.DEBUG:
@@ -304,6 +307,9 @@ def build_schema() -> Schema:
         hide_suggestions=not introspection,
         execution_context_class=DirectExecutionContext,
     )
+    if unbounded := list_fields_without_a_size(schema._schema):
+        # The cost limit could not bound them: each needs a cap (foodgraph/query_cost.py).
+        raise ImproperlyConfigured(f"Lists without a cap: {', '.join(unbounded)}")
     read_attributes_directly(schema)
     return schema
 

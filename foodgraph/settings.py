@@ -188,6 +188,8 @@ CACHES = {
 # Seconds an anonymous public query's response (the menu) is kept; any menu write drops them
 # all at once (foodgraph/response_cache.py). Needs Redis: 0 (off) without it.
 RESPONSE_CACHE_SECONDS = env_int("FOODGRAPH_RESPONSE_CACHE_SECONDS", 300 if REDIS_URL else 0)
+# Larger answers (bytes) are not cached: a few would fill Redis, evicting what else it keeps.
+RESPONSE_CACHE_MAX_BYTES = env_int("FOODGRAPH_RESPONSE_CACHE_MAX_BYTES", 200_000)
 if RESPONSE_CACHE_SECONDS and not REDIS_URL:
     raise ImproperlyConfigured(
         "FOODGRAPH_RESPONSE_CACHE_SECONDS needs REDIS_URL: a per-process cache cannot be "
@@ -218,6 +220,12 @@ GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)
 GRAPHQL_MAX_ALIASES = env_int("FOODGRAPH_MAX_ALIASES", 30)
 # Fields selected with every fragment expanded (a chain of fragments can multiply them).
 GRAPHQL_MAX_FIELDS = env_int("FOODGRAPH_MAX_FIELDS", 1000)
+# The most fields an answer may hold, every list counted at its cap (foodgraph/query_cost.py):
+# a document costing more is refused before it runs. The default admits every client operation
+# at its largest pages.
+GRAPHQL_MAX_COST = env_int("FOODGRAPH_MAX_COST", 100_000)
+# A backstop behind the cost limit: a larger answer (bytes) is replaced by an error.
+GRAPHQL_MAX_RESPONSE_BYTES = env_int("FOODGRAPH_MAX_RESPONSE_BYTES", 5_000_000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
 # tokenAuth failures allowed per username and per client address within the window (seconds),

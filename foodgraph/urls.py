@@ -18,5 +18,6 @@ urlpatterns = [
     ),
     path("healthz", healthz),
     path("readyz", readyz),
-    path("admin/", admin.site.urls),
 ]
+if settings.ADMIN_ENABLED:
+    urlpatterns.append(path("admin/", admin.site.urls))

@@ -72,7 +72,7 @@ class GraphQLView(AsyncGraphQLView):
         if content is not None:
             return HttpResponse(content, content_type="application/json")
         response = await self.respond(request)
-        if response.status_code == 200 and "errors" not in json.loads(response.content):
+        if cacheable(response):
             try:
                 await sync_to_async(response_cache.store)(key, generation, response.content)
             except RedisError:
@@ -100,7 +100,7 @@ class GraphQLView(AsyncGraphQLView):
             response["Retry-After"] = "5"
             return response
         try:
-            return await self.run(request=request)
+            return within_size_limit(await self.run(request=request))
         except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
             return request_error(error.status_code, error.reason, "BAD_REQUEST")
 
@@ -151,6 +151,35 @@ def too_large(request: HttpRequest) -> bool:
         declared = 0
     # Without a Content-Length (chunked), the ASGI handler has already spooled the body.
     return declared > limit or (request.method == "POST" and len(request.body) > limit)
+
+
+def within_size_limit(response: HttpResponseBase) -> HttpResponseBase:
+    """The answer, or an error in its place when it is over GRAPHQL_MAX_RESPONSE_BYTES.
+
+    A backstop: the cost limit (foodgraph/query_cost.py) keeps answers far smaller, but a
+    field's text may be long, and a worker must not send (nor a proxy buffer) megabytes more.
+    """
+    limit = settings.GRAPHQL_MAX_RESPONSE_BYTES
+    is_json = response.get("Content-Type", "").startswith("application/json")
+    if not is_json or not isinstance(response, HttpResponse) or len(response.content) <= limit:
+        return response
+    logger.warning("An answer of %d bytes was over the limit of %d", len(response.content), limit)
+    error = {
+        "message": f"The answer is larger than {limit} bytes: ask for fewer or smaller pages.",
+        "extensions": {"code": "RESPONSE_TOO_LARGE", "maxBytes": limit},
+    }
+    return JsonResponse({"data": None, "errors": [error]})
+
+
+def cacheable(response: HttpResponseBase) -> bool:
+    """A whole answer without errors, small enough for the response cache to keep: Redis is
+    shared, and a few large entries would evict everything else in it."""
+    return (
+        response.status_code == 200
+        and isinstance(response, HttpResponse)
+        and len(response.content) <= settings.RESPONSE_CACHE_MAX_BYTES
+        and "errors" not in json.loads(response.content)
+    )
 
 
 def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:

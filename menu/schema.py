@@ -7,6 +7,7 @@ from strawberry import relay
 
 from accounts.permissions import IsManager
 from foodgraph.ids import pk_from_global_id, pk_or_none
+from foodgraph.query_cost import most_items
 
 from . import services
 from .models import Category, MenuItem
@@ -17,6 +18,7 @@ from .types import (
     MenuItemConnection,
     MenuItemFilter,
     MenuItemOrder,
+    MOST_CATEGORIES,
     MenuItemType,
     UpdateCategoryInput,
     UpdateMenuItemInput,
@@ -37,9 +39,12 @@ class Query:
         description="The menu, a page at a time (`first` at most 100); by title unless ordered.",
     )
 
-    @strawberry_django.field(description="Every category, by title.")
+    @strawberry_django.field(
+        description=f"Every category, by title (the first {MOST_CATEGORIES}, at most).",
+        metadata=most_items(MOST_CATEGORIES),
+    )
     def categories(self) -> list[CategoryType]:
-        return Category.objects.order_by("title", "id")  # type: ignore[return-value]
+        return Category.objects.order_by("title", "id")[:MOST_CATEGORIES]  # type: ignore[return-value]
 
     @strawberry_django.field(description="Null when not found.")
     def category(self, id: relay.GlobalID) -> CategoryType | None:

@@ -12,8 +12,14 @@ from strawberry_django.ordering import Ordering, process_order
 from foodgraph.errors import BadUserInput
 from foodgraph.ids import pk_or_none
 from foodgraph.pagination import CappedListConnection
+from foodgraph.query_cost import CappedRelatedList, most_items
 
 from .models import Category, MenuItem
+
+# Caps of the menu's plain lists (the cost limit counts them: foodgraph/query_cost.py); the
+# `menuItems` connection pages through any number.
+MOST_CATEGORIES = 100
+MENU_ITEMS_PER_CATEGORY = 100
 
 
 @strawberry_django.type(Category, name="Category")
@@ -21,7 +27,12 @@ class CategoryType(relay.Node):
     id: relay.NodeID[int]
     slug: auto
     title: auto
-    menu_items: list["MenuItemType"]
+    menu_items: list["MenuItemType"] = strawberry_django.field(
+        field_cls=CappedRelatedList,
+        metadata=most_items(MENU_ITEMS_PER_CATEGORY),
+        description=f"The first {MENU_ITEMS_PER_CATEGORY} by title, at most; "
+        "`menuItems(filters: {category: ...})` pages through them all.",
+    )
 
 
 @strawberry_django.type(MenuItem, name="MenuItem")

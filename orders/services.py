@@ -19,6 +19,9 @@ from menu.models import MenuItem
 from .models import CartItem, Order, OrderItem
 
 MAX_LINE_QUANTITY = 99
+# Different items in one cart, and so lines in one order: the cost limit counts these lists at
+# this size (foodgraph/query_cost.py).
+MOST_CART_LINES = 50
 CENT = Decimal("0.01")
 
 Status = Order.Status
@@ -72,7 +75,14 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
             )
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
-        return cart_of(user)  # read under the lock: the cart as this add left it
+        cart = cart_of(user)  # read under the lock: the cart as this add left it
+        if line is None and len(cart.items) > MOST_CART_LINES:
+            # Checked on the cart read back, not by a count first: no query more. Raising
+            # rolls the new line back.
+            raise ValidationError(
+                {"menuItemId": f"A cart holds at most {MOST_CART_LINES} different items."}
+            )
+        return cart
 
 
 def _lock_cart(user: User) -> None:
@@ -157,6 +167,11 @@ def create_order_from_cart(user: User) -> Order:
         lines = list(CartItem.objects.filter(user=user).select_related("menu_item").order_by("id"))
         if not lines:
             raise ValidationError("Your cart is empty.", code="empty_cart")
+        if len(lines) > MOST_CART_LINES:  # written around the API (the admin)
+            raise ValidationError(
+                f"A cart holds at most {MOST_CART_LINES} different items: remove some.",
+                code="too_many_lines",
+            )
         unavailable = [line.menu_item.title for line in lines if not line.menu_item.available]
         if unavailable:
             raise ValidationError(

@@ -10,6 +10,7 @@ from strawberry_django.ordering import process_order
 
 from accounts.types import UserType
 from foodgraph.ids import pk_or_none
+from foodgraph.query_cost import CappedRelatedList, most_items
 from menu.types import MenuItemType
 
 from . import services
@@ -35,13 +36,18 @@ class CartItemType(relay.Node):
 
 @strawberry.type(name="Cart")
 class CartType:
-    items: list[CartItemType]
+    items: list[CartItemType] = strawberry.field(
+        metadata=most_items(services.MOST_CART_LINES),
+        description=f"At most {services.MOST_CART_LINES} lines: a cart holds no more.",
+    )
     total: Decimal
     item_count: int = strawberry.field(description="How many items, all lines added up.")
 
     @classmethod
     def from_cart(cls, cart: services.Cart) -> "CartType":
-        return cls(items=cart.items, total=cart.total, item_count=cart.item_count)  # type: ignore[arg-type]
+        # A cart written around the API (the admin) may hold more lines: it shows no more.
+        lines = cart.items[: services.MOST_CART_LINES]
+        return cls(items=lines, total=cart.total, item_count=cart.item_count)  # type: ignore[arg-type]
 
 
 @strawberry_django.type(OrderItem, name="OrderItem")
@@ -68,7 +74,11 @@ class OrderType(relay.Node):
     total: Decimal
     created_at: strawberry.auto
     delivered_at: strawberry.auto
-    items: list[OrderItemType]
+    items: list[OrderItemType] = strawberry_django.field(
+        field_cls=CappedRelatedList,
+        metadata=most_items(services.MOST_CART_LINES),
+        description=f"At most {services.MOST_CART_LINES}: orders are placed from carts.",
+    )
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet[Order], info: Info, **kwargs: Any) -> QuerySet[Order]:
