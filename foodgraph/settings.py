@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
+    "axes",
     "strawberry_django",
     "accounts",
     "menu",
@@ -81,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns the admin login's lockouts into a 429 page (accounts/limits.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # The API (/graphql and the probes): async middleware only (each sync one costs two thread
@@ -172,7 +175,7 @@ STORAGES = {
 }
 
 # Django's cache: Redis (shared by every worker and pod) when REDIS_URL is set, else a
-# per-process memory cache (login rate limits then count per process).
+# per-process memory cache.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": {
@@ -228,11 +231,33 @@ GRAPHQL_MAX_COST = env_int("FOODGRAPH_MAX_COST", 100_000)
 GRAPHQL_MAX_RESPONSE_BYTES = env_int("FOODGRAPH_MAX_RESPONSE_BYTES", 5_000_000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
-# tokenAuth failures allowed per username and per client address within the window (seconds),
-# before further attempts are refused with RATE_LIMITED until the window ends.
-LOGIN_FAILURES_PER_USERNAME = env_int("FOODGRAPH_LOGIN_FAILURES_PER_USERNAME", 5)
+# Sign-in limits (accounts/limits.py says the policy): failures within the window (seconds)
+# per username from one address, per address, and per username from addresses it has not
+# signed in from within LOGIN_TRUSTED_ADDRESS_DAYS. Counted in the database, never evicted.
+LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS = env_int(
+    "FOODGRAPH_LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", 5
+)
 LOGIN_FAILURES_PER_ADDRESS = env_int("FOODGRAPH_LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURES_PER_USERNAME = env_int("FOODGRAPH_LOGIN_FAILURES_PER_USERNAME", 10)
 LOGIN_FAILURE_WINDOW = env_int("FOODGRAPH_LOGIN_FAILURE_WINDOW", 300)
+LOGIN_TRUSTED_ADDRESS_DAYS = env_int("FOODGRAPH_LOGIN_TRUSTED_ADDRESS_DAYS", 30)
+# `register` calls per client address within the window (seconds), successful or not.
+REGISTRATIONS_PER_ADDRESS = env_int("FOODGRAPH_REGISTRATIONS_PER_ADDRESS", 10)
+REGISTRATION_WINDOW = env_int("FOODGRAPH_REGISTRATION_WINDOW", 3600)
+# The admin (/admin/); off keeps it out of reach of every route (k8s/README.md).
+ADMIN_ENABLED = env_bool("FOODGRAPH_ADMIN", True)
+# The admin's session login: django-axes, on the same limits (its attempts in the database).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW)
+AXES_LOCKOUT_PARAMETERS = "accounts.limits.axes_lockout_parameters"
+AXES_USERNAME_CALLABLE = "accounts.limits.axes_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.limits.axes_address"
+AXES_RESET_ON_SUCCESS = True
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,
