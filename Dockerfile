@@ -57,7 +57,9 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
 USER 10001:10001
 EXPOSE 8000
 # Workers from $WEB_CONCURRENCY, trusted proxies from $FORWARDED_ALLOW_IPS (uvicorn reads
-# both). Open requests get 20 s to finish after SIGTERM, inside the pod's 30 s grace period
-# (k8s/web/deployment.yaml runs this same command).
+# both). Open requests get 20 s to finish after SIGTERM, inside the pod's 30 s grace period;
+# request headers get a deadline (foodgraph/uvicorn_protocol.py). k8s/web/deployment.yaml runs
+# this same command.
 CMD ["uvicorn", "foodgraph.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--timeout-graceful-shutdown", "20", "--no-server-header"]
+     "--proxy-headers", "--timeout-graceful-shutdown", "20", "--no-server-header", \
+     "--http", "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"]

@@ -80,7 +80,8 @@ lock:
 run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
-	$(DEV_ENV) $(BIN)/uvicorn foodgraph.asgi:application --reload --host $(HOST) --port $(PORT)
+	$(DEV_ENV) $(BIN)/uvicorn foodgraph.asgi:application --reload --host $(HOST) --port $(PORT) \
+	  --http foodgraph.uvicorn_protocol:HeaderDeadlineProtocol
 
 lint: install
 	$(BIN)/ruff check .

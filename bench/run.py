@@ -26,6 +26,9 @@ from typing import Any
 
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 
+# uvicorn's HTTP protocol as production runs it (k8s/web/deployment.yaml).
+HTTP_PROTOCOL = "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/foodgraph_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -130,7 +133,7 @@ def server(env: dict[str, str], port: int) -> Iterator[int]:
         [
             *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port)),
-            *("--proxy-headers", "--no-server-header"),
+            *("--proxy-headers", "--no-server-header", "--http", HTTP_PROTOCOL),
         ],
         cwd=ROOT,
         env=env,

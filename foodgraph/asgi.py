@@ -25,6 +25,8 @@ from django.test.utils import override_settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "foodgraph.settings")
 django.setup(set_prefix=False)
 
+from foodgraph.views import limit_body  # noqa: E402  (the apps must be set up first)
+
 
 class Handler(ASGIHandler):
     """Django's ASGI handler with a middleware list of its own."""
@@ -55,6 +57,9 @@ class GraphQLHandler(Handler):
     """
 
     STUCK_AFTER_SECONDS = 1.0
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await super().handle(scope, limit_body(scope, receive), send)
 
     def __init__(self, middleware: list[str]) -> None:
         super().__init__(middleware)

@@ -231,6 +231,9 @@ GRAPHQL_MAX_COST = env_int("FOODGRAPH_MAX_COST", 100_000)
 GRAPHQL_MAX_RESPONSE_BYTES = env_int("FOODGRAPH_MAX_RESPONSE_BYTES", 5_000_000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
+# Seconds a client has to send a request's headers (a 408 beyond it): see
+# foodgraph/uvicorn_protocol.py, which `uvicorn --http` must name.
+HTTP_HEADER_TIMEOUT = env_int("FOODGRAPH_HTTP_HEADER_TIMEOUT", 10)
 # Sign-in limits (accounts/limits.py says the policy): failures within the window (seconds)
 # per username from one address, per address, and per username from addresses it has not
 # signed in from within LOGIN_TRUSTED_ADDRESS_DAYS. Counted in the database, never evicted.

@@ -4,13 +4,20 @@ Every one of them is refused before any SQL runs, and changes nothing.
 """
 
 import base64
+import contextlib
+import http.client
 import json
+import os
+import socket
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from foodgraph.testing import get, unreachable_database_url, uvicorn
 from menu.models import Category, MenuItem
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +63,9 @@ def test_a_surrogate_pair_is_a_character_like_any_other(gql):
     response = gql.request(
         "POST", "/graphql", content=body.encode(), headers={"Content-Type": "application/json"}
     )
-    assert response.json() == {"data": {"menuItems": {"totalCount": 0}}}
+    body = response.json()
+    assert "errors" not in body, body
+    assert body["data"] == {"menuItems": {"totalCount": 0}}
 
 
 def test_a_lone_surrogate_in_a_get_request_is_a_400(gql):
@@ -107,3 +116,120 @@ def test_a_cursor_the_api_gave_still_pages(gql):
     first = gql.data(PAGE_AFTER, {"a": None})["menuItems"]["edges"]
     after = gql.data(PAGE_AFTER, {"a": first[-1]["cursor"]})["menuItems"]["edges"]
     assert [edge["cursor"] for edge in after] == [cursor("arrayconnection:2")]
+
+
+def test_a_chunked_body_over_the_limit_is_refused_once_the_limit_is_reached(gql, settings):
+    """It was read whole (a 300 MB upload was accepted), then answered 500, not 413."""
+    sent = 0
+
+    async def chunks():
+        nonlocal sent
+        yield b'{"query": "{ __typename '
+        for _ in range(3_000):  # 300 MB, were it all read
+            sent += 1
+            yield b" " * 100_000
+        yield b'}"}'
+
+    response = gql.request(
+        "POST", "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert only_error(response)["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert sent * 100_000 <= settings.GRAPHQL_MAX_BODY_BYTES + 100_000
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread(gql):
+    sent = 0
+
+    async def chunks():
+        nonlocal sent
+        for _ in range(30):
+            sent += 1
+            yield b" " * 100_000
+
+    response = gql.request(
+        "POST",
+        "/graphql",
+        content=chunks(),
+        headers={"Content-Type": "application/json", "Content-Length": "3000000"},
+    )
+    assert response.status_code == 413, response.text
+    assert only_error(response)["message"] == "Request body too large."
+    assert sent == 0
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    """A real uvicorn process on production's protocol, no database behind it (none is used)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": unreachable_database_url(),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": "test-only-secret-key-for-the-bad-input-server",
+        "FOODGRAPH_HTTP_HEADER_TIMEOUT": "1",
+    }
+    with uvicorn(env) as port:
+        yield port
+
+
+def test_a_chunked_upload_over_the_limit_is_cut_off_by_the_server(server):
+    """Over a socket, as the probe sent it: the 413 comes once the limit is passed, and the
+    connection closes, so the rest of a 300 MB upload is never taken."""
+    chunk = b" " * 65_536
+    sent, answer = 0, b""
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as client:
+        client.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):  # the server closes while we still send
+            while sent < 300_000_000 and not answer:
+                client.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                client.settimeout(0.01)
+                with contextlib.suppress(TimeoutError):
+                    answer = client.recv(65_536)
+                client.settimeout(5)
+        with contextlib.suppress(OSError):
+            while received := client.recv(65_536):  # until the server closes
+                answer += received
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert b"connection: close" in answer.lower()
+    assert b'"code": "PAYLOAD_TOO_LARGE"' in answer
+    assert sent < 20_000_000  # what the kernel's buffers took before the server closed
+
+
+def test_slow_headers_get_a_408_and_their_connection_closes(server):
+    """200 connections that never finished their headers stayed open for 30 s."""
+    slow = [socket.create_connection(("127.0.0.1", server), timeout=5) for _ in range(50)]
+    try:
+        for connection_ in slow:
+            connection_.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        # A prompt client is not held up by them.
+        assert get(server, "/healthz") == (200, "ok")
+        for connection_ in slow:
+            answer = b""
+            while chunk := connection_.recv(1024):  # ends when the server closes
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
+    finally:
+        for connection_ in slow:
+            connection_.close()
+
+
+def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_request(server):
+    client = http.client.HTTPConnection("127.0.0.1", server, timeout=5)
+    try:
+        for pause in (0, 1.5):  # idle past the header deadline: only keep-alive's counts
+            time.sleep(pause)
+            client.request("GET", "/healthz")
+            assert client.getresponse().read() == b"ok"
+        kept_alive = client.sock
+        kept_alive.sendall(b"GET /healthz HTTP/1.1\r\n")
+        answer = b""
+        while chunk := kept_alive.recv(1024):
+            answer += chunk
+    finally:
+        client.close()
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer

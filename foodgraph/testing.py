@@ -18,6 +18,8 @@ from urllib.parse import quote
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
+# What production's `uvicorn --http` names (k8s/web/deployment.yaml).
+HTTP_PROTOCOL = "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"
 
 
 def free_port() -> int:
@@ -90,12 +92,16 @@ def not_redis() -> Iterator[str]:
 
 @contextmanager
 def uvicorn(env: dict[str, str], output: IO[bytes] | None = None) -> Iterator[int]:
-    """A `uvicorn foodgraph.asgi:application` process, up; yields its port.
+    """A `uvicorn foodgraph.asgi:application` process, up, on production's HTTP protocol;
+    yields its port.
 
     Its output goes to `output`, or nowhere."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "foodgraph.asgi:application", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
+            *("--http", HTTP_PROTOCOL, "--port", str(port)),
+        ],
         cwd=ROOT,
         env=env,
         stdout=output or subprocess.DEVNULL,

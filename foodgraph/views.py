@@ -3,6 +3,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -18,7 +19,12 @@ from accounts.services import user_for_access_token
 from foodgraph import response_cache
 from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
 
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
 AUTH_SCHEMES = frozenset({"jwt", "bearer"})
+# Set in an ASGI scope whose request body went over the limit (see `limit_body`).
+BODY_TOO_LARGE = "foodgraph.body_too_large"
+END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 REQUEST_ID_HEADER = "X-Request-ID"
 logger = logging.getLogger("foodgraph.errors")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -51,8 +57,10 @@ class GraphQLView(AsyncGraphQLView):
         return response
 
     async def dispatch_with_id(self, request: HttpRequest) -> HttpResponseBase:
-        if too_large(request):
-            return request_error(413, "Request body too large.", "PAYLOAD_TOO_LARGE")
+        if request.scope.get(BODY_TOO_LARGE):  # see `limit_body`
+            response = request_error(413, "Request body too large.", "PAYLOAD_TOO_LARGE")
+            response["Connection"] = "close"  # the server stops reading the rest of it
+            return response
         if (
             settings.RESPONSE_CACHE_SECONDS
             and request.method == "POST"
@@ -143,14 +151,37 @@ def request_id_for(request: HttpRequest) -> str:
     return given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
 
 
-def too_large(request: HttpRequest) -> bool:
+def limit_body(scope: dict[str, Any], receive: Receive) -> Receive:
+    """`receive`, that ends the body early once it is over GRAPHQL_MAX_BODY_BYTES.
+
+    Django reads a whole body before the view runs, and chunked bodies declare no length, so
+    the limit is kept while reading: past it, or when Content-Length declares more, the body
+    ends there (empty), `scope[BODY_TOO_LARGE]` is set for the view to answer 413 (and close
+    the connection), and the rest of what the client sends is not read.
+    """
     limit = settings.GRAPHQL_MAX_BODY_BYTES
-    try:
-        declared = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        declared = 0
-    # Without a Content-Length (chunked), the ASGI handler has already spooled the body.
-    return declared > limit or (request.method == "POST" and len(request.body) > limit)
+    headers = dict(scope.get("headers") or ())
+    declared = headers.get(b"content-length", b"")
+    received = 0
+
+    async def receive_within_limit() -> dict[str, Any]:
+        nonlocal received
+        if scope.get(BODY_TOO_LARGE):
+            # Django listens for a disconnect while the view answers; the rest of the body
+            # is never read, and Django cancels this wait once the 413 is sent.
+            await asyncio.get_running_loop().create_future()
+        if declared.isdigit() and int(declared) > limit:
+            scope[BODY_TOO_LARGE] = True
+            return END_OF_BODY
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                scope[BODY_TOO_LARGE] = True
+                return END_OF_BODY
+        return message
+
+    return receive_within_limit
 
 
 def within_size_limit(response: HttpResponseBase) -> HttpResponseBase:
