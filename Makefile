@@ -20,7 +20,7 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
-.PHONY: stress stress-fuzz stress-faults deploy-check k8s-validate hadolint lock codegen
+.PHONY: stress stress-fuzz stress-faults stress-cost deploy-check k8s-validate hadolint lock codegen
 .PHONY: codegen-check compose-check chromium
 
 help:
@@ -139,7 +139,7 @@ stress-fuzz: install
 	cat $(FUZZ_REPORT)
 
 # Longer runs than `make test` may take; their figures go to docs/reliability.md.
-stress: stress-fuzz stress-faults
+stress: stress-fuzz stress-faults stress-cost
 
 # Server killed mid-checkout, database stopped again and again, all under load
 # (foodgraph/stress_faults.py). STRESS_KILLS, STRESS_OUTAGES, STRESS_CUSTOMERS size it.
@@ -147,6 +147,14 @@ stress-faults: install
 	@echo "== races and faults (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
 	  $(BIN)/pytest -s foodgraph/stress_faults.py
+
+# The worst documents the cost limit allows, anonymous and in parallel, against the pod's
+# uvicorn (two workers) on a menu that fills every cap: worker RSS must stay under the pod's
+# memory limit per worker (foodgraph/stress_cost.py). STRESS_COST_SECONDS, STRESS_COST_CLIENTS.
+stress-cost: install
+	@echo "== the worst allowed documents (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
+	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
+	  $(BIN)/pytest -s foodgraph/stress_cost.py
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql

@@ -71,7 +71,12 @@ class CappedRelatedList(StrawberryDjangoField):
     """
 
     def get_queryset(
-        self, queryset: Any, info: Any, *, _strawberry_related_field_id: str | None = None, **kw: Any
+        self,
+        queryset: Any,
+        info: Any,
+        *,
+        _strawberry_related_field_id: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         if is_optimized_by_prefetching(queryset):
             return queryset  # capped when the optimizer built the prefetch, through here
@@ -81,7 +86,7 @@ class CappedRelatedList(StrawberryDjangoField):
             queryset._result_cache = cached[:most]
             return queryset
         queryset = super().get_queryset(
-            queryset, info, _strawberry_related_field_id=_strawberry_related_field_id, **kw
+            queryset, info, _strawberry_related_field_id=_strawberry_related_field_id, **kwargs
         )
         if _strawberry_related_field_id is None:
             return queryset[:most]

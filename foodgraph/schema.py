@@ -1,11 +1,12 @@
 """The one GraphQL schema: it joins the apps' Query and Mutation parts, and sets its guards.
 
 Guards (all from settings): limits on a document's tokens, depth, aliases and fields (with
-fragments expanded), and on its cost (foodgraph/query_cost.py), checked before anything executes; introspection and "did you mean"
-suggestions that can be switched off; and unexpected faults masked for clients, logged with
-the request's id. For speed (docs/performance.md): documents are parsed and validated once per
-process, each operation runs synchronously, in one hop, on the database thread, and fields that
-only read an attribute take the fast path of `foodgraph.execution`.
+fragments expanded), and on its cost (foodgraph/query_cost.py), checked before anything
+executes; introspection and "did you mean" suggestions that can be switched off; and
+unexpected faults masked for clients, logged with the request's id. For speed
+(docs/performance.md): documents are parsed and validated once per process, each operation
+runs synchronously, in one hop, on the database thread, and fields that only read an
+attribute take the fast path of `foodgraph.execution`.
 """
 
 import logging

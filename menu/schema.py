@@ -12,13 +12,13 @@ from foodgraph.query_cost import most_items
 from . import services
 from .models import Category, MenuItem
 from .types import (
+    MOST_CATEGORIES,
     CategoryType,
     CreateCategoryInput,
     CreateMenuItemInput,
     MenuItemConnection,
     MenuItemFilter,
     MenuItemOrder,
-    MOST_CATEGORIES,
     MenuItemType,
     UpdateCategoryInput,
     UpdateMenuItemInput,
