@@ -54,6 +54,19 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if 
 # when TLS ends at the Ingress and the forwarded scheme is not trusted.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+# HTTPS, where TLS ends at the Ingress: uvicorn's --proxy-headers takes the scheme from its
+# X-Forwarded-Proto. Off by default, so that a laptop's or a test's plain HTTP works; the
+# ConfigMap turns them on. The API itself never redirects (a client's POST would lose its
+# body, and its token has gone out in the clear already); it sends HSTS like the site.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Staff reach the admin through `kubectl port-forward`, plain HTTP inside a tunnel that is
+# TLS of its own (k8s/README.md). The probes never redirect: they run the API's middleware.
+SECURE_REDIRECT_EXEMPT = [r"^admin/"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import secrets as secrets_module
 import shlex
 import signal
 import subprocess
@@ -302,26 +303,34 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     readyz = WEB_CONTAINER["readinessProbe"]["httpGet"]["path"]
     assert http_request(port, "GET", readyz, {"Host": f"127.0.0.1:{port}"})[0] == 400
 
-    # Through the Ingress: its host name, a GraphQL query on the migrated database.
-    status, _, body = http_request(
+    # Through the Ingress: its host name, the scheme of its TLS, a GraphQL query on the
+    # migrated database, answered with HSTS.
+    through_ingress = {"Host": INGRESS_HOST, "X-Forwarded-Proto": "https"}
+    status, headers, body = http_request(
         port,
         "POST",
         "/graphql",
-        {"Host": INGRESS_HOST, "Content-Type": "application/json"},
+        {**through_ingress, "Content-Type": "application/json"},
         json.dumps({"query": "{ me { username } }"}).encode(),
     )
-    assert (status, json.loads(body)) == (200, {"data": {"me": None}})
+    assert (status, json.loads(body)["data"]) == (200, {"me": None})
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
 
     # A hashed static file, compressed, cached for ten years.
     manifest = json.loads((static_root / "staticfiles.json").read_text())
     hashed_css = manifest["paths"]["admin/css/base.css"]
+    static_path = f"/static/{hashed_css}"
     status, headers, _ = http_request(
-        port, "GET", f"/static/{hashed_css}", {"Host": INGRESS_HOST, "Accept-Encoding": "gzip"}
+        port, "GET", static_path, {**through_ingress, "Accept-Encoding": "gzip"}
     )
     assert status == 200
     assert "max-age=315360000" in headers["Cache-Control"]
     assert "immutable" in headers["Cache-Control"]
     assert headers["Content-Encoding"] == "gzip"
+    assert "Strict-Transport-Security" in headers
+    # Plain HTTP to the site is sent to HTTPS.
+    status, headers, _ = http_request(port, "GET", static_path, {"Host": INGRESS_HOST})
+    assert (status, headers["Location"]) == (301, f"https://{INGRESS_HOST}{static_path}")
 
     # Termination: the kubelet runs preStop, then sends SIGTERM; the grace period covers both.
     pre_stop_seconds = WEB_CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -406,3 +415,31 @@ def test_database_wait_gives_up_on_an_unreachable_database(tmp_path: Path) -> No
     )
     assert result.returncode == 1
     assert "database still unavailable after 1s" in result.stderr
+
+
+def test_the_production_configuration_passes_the_deploy_checks(tmp_path: Path) -> None:
+    """`manage.py check --deploy` with the pod's environment: HSTS, secure cookies and the
+    HTTPS redirect are on, and nothing else is left to warn about."""
+    config_maps = {WEB_CONFIG["metadata"]["name"]: WEB_CONFIG["data"]}
+    # A key as long and as random as the README makes; the database is never reached.
+    secrets = {
+        WEB_SECRETS_EXAMPLE["metadata"]["name"]: {
+            **WEB_SECRETS_EXAMPLE["stringData"],
+            "DJANGO_SECRET_KEY": secrets_module.token_urlsafe(48),
+        }
+    }
+    env = {
+        **os.environ,
+        **image_env(),
+        **container_env(WEB_CONTAINER, config_maps, secrets),
+        "DJANGO_STATIC_ROOT": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout

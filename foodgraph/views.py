@@ -169,7 +169,7 @@ def limit_body(scope: dict[str, Any], receive: Receive) -> Receive:
         if scope.get(BODY_TOO_LARGE):
             # Django listens for a disconnect while the view answers; the rest of the body
             # is never read, and Django cancels this wait once the 413 is sent.
-            await asyncio.get_running_loop().create_future()
+            return await asyncio.get_running_loop().create_future()
         if declared.isdigit() and int(declared) > limit:
             scope[BODY_TOO_LARGE] = True
             return END_OF_BODY
