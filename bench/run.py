@@ -221,134 +221,21 @@ def rss_mib(pid: int) -> float:
 
 
 def sql_per_operation(env: dict[str, str]) -> dict[str, int]:
-    """Queries each operation runs, counted in-process through the same ASGI application."""
-    code = """
-import json, django, httpx
-django.setup()
-from asgiref.sync import async_to_sync
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from accounts.models import User
-from accounts.tokens import create_access_token
-from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
-from foodgraph.asgi import application
-from menu.models import MenuItem
-from strawberry import relay
-
-customer = User.objects.get(username="bench-customer")
-token = create_access_token(customer)[0]
-item = relay.to_base64("MenuItem", MenuItem.objects.order_by("pk").first().pk)
-
-async def post(query, variables=None, auth=True):
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        headers = {"Authorization": f"JWT {token}"} if auth else {}
-        body = {"query": query, "variables": variables or {}}
-        return (await client.post("/graphql", json=body, headers=headers)).json()
-
-counts = {}
-for name, query, variables, auth in [
-    ("menu page", MENU_PAGE, None, False),
-    ("orders page", ORDERS_PAGE, None, True),
-    ("addToCart", ADD_TO_CART, {"id": item}, True),
-    ("createOrderFromCart", CREATE_ORDER, None, True),
-]:
-    with CaptureQueriesContext(connection) as queries:
-        body = async_to_sync(post)(query, variables, auth)
-    assert "errors" not in body, body
-    counts[name] = len(queries)
-print(json.dumps(counts))
-"""
-    return in_django(code, {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"})
-
-
-def orm_cost(env: dict[str, str]) -> dict[str, float]:
-    """CPU ms the ORM alone spends reading each page's data, without GraphQL.
-
-    In one process, interleaved, best of five; as model instances (what strawberry-django
-    resolves from) and as plain rows (`values()`, the ORM's cheapest). The orders page reads
-    the token's user, their roles, 20 orders and their 60 items with menu items; the menu
-    page, 50 items with their categories. What the orders page's data costs beyond the menu
-    page's is a floor under what the whole orders page costs beyond the whole menu page.
-    """
-    code = """
-import json, time, django
-django.setup()
-from django.db.models import Prefetch
-from accounts.models import User
-from accounts.services import user_for_access_token
-from accounts.tokens import create_access_token
-from menu.models import MenuItem
-from orders.models import OrderItem
-from orders.services import visible_orders
-
-token = create_access_token(User.objects.get(username="bench-customer"))[0]
-
-def menu_instances():
-    list(MenuItem.objects.select_related("category")[:50])
-
-def menu_rows():
-    list(MenuItem.objects.values(
-        "id", "title", "price", "featured", "category__id", "category__slug", "category__title"
-    )[:50])
-
-def orders_instances():
-    items = Prefetch("items", OrderItem.objects.select_related("menu_item"))
-    list(visible_orders(user_for_access_token(token)).prefetch_related(items)[:20])
-
-def orders_rows():
-    orders = list(visible_orders(user_for_access_token(token)).values(
-        "id", "status", "total", "created_at")[:20])
-    list(OrderItem.objects.filter(order__in=[order["id"] for order in orders]).values(
-        "id", "title", "quantity", "unit_price", "menu_item__id", "menu_item__title",
-        "menu_item__price"))
-
-def milliseconds(read, count=200):
-    start = time.process_time()
-    for _ in range(count):
-        read()
-    return (time.process_time() - start) / count * 1000
-
-reads = {
-    "menu data, instances": menu_instances,
-    "menu data, rows": menu_rows,
-    "orders data, instances": orders_instances,
-    "orders data, rows": orders_rows,
-}
-best = {name: float("inf") for name in reads}
-for _ in range(5):
-    for name, read in reads.items():
-        best[name] = min(best[name], milliseconds(read))
-print(json.dumps({name: round(value, 3) for name, value in best.items()}))
-"""
-    return in_django(code, env)
+    """Queries each operation runs (bench/sql_counts.py), with the response cache off."""
+    return in_django("bench.sql_counts", {**env, "FOODGRAPH_RESPONSE_CACHE_SECONDS": "0"})
 
 
 def tokens(env: dict[str, str]) -> tuple[str, list[str], list[str]]:
     """The orders page's customer token, the checkout customers' tokens, three item IDs."""
-    code = """
-import json, django
-django.setup()
-from accounts.models import User
-from accounts.tokens import create_access_token
-from menu.models import MenuItem
-from strawberry import relay
-users = User.objects.filter(username__startswith="bench-customer").order_by("pk")
-items = MenuItem.objects.order_by("pk")[:3]
-print(json.dumps({
-    "tokens": [create_access_token(user)[0] for user in users],
-    "items": [relay.to_base64("MenuItem", item.pk) for item in items],
-}))
-"""
-    data = in_django(code, env)
+    data = in_django("bench.tokens", env)
     return data["tokens"][0], data["tokens"][1:], data["items"]
 
 
-def in_django(code: str, env: dict[str, str]) -> Any:
-    """Runs `code` in a Python process set up like the server; what its last line printed,
-    as JSON."""
+def in_django(module: str, env: dict[str, str]) -> Any:
+    """Runs `python -m module` in a process set up like the server; what its last line
+    printed, as JSON."""
     output = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "foodgraph.settings"},
         check=True,
@@ -370,7 +257,7 @@ def main() -> None:
     prepare_database(env)
     manage("collectstatic", "--noinput", "-v0", env=env)
     sql = sql_per_operation(env)
-    orm = orm_cost(env)
+    orm = in_django("bench.orm_cost", env)
     prepare_database(env)  # the count's checkout left an order behind
     orders_token, checkout_tokens, item_ids = tokens(env)
 
