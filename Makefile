@@ -21,7 +21,7 @@ K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sor
 
 .PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
 .PHONY: stress stress-fuzz stress-faults stress-cost deploy-check k8s-validate hadolint lock codegen
-.PHONY: codegen-check compose-check chromium
+.PHONY: codegen-check compose-check chromium image-tools image-test
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
@@ -30,6 +30,7 @@ help:
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
 	@echo "make lock    regenerate requirements*.lock from pyproject.toml"
+	@echo "make image-test  build the image with podman, run it as k8s/web/deployment.yaml does"
 	@echo "make bench   load-test the production configuration on the local MySQL and Redis"
 	@echo "make stress  long fuzzing, fault and load runs (minutes; docs/reliability.md)"
 
@@ -126,6 +127,21 @@ codegen-check: node_modules/.installed
 	npm run --silent codegen:check
 
 test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
+
+# The container engine and the stand-in bases' builder, from Debian's packages (README,
+# "Deployment"); netavark, a recommendation of podman's, is named since containers.conf uses it.
+IMAGE_TOOLS := podman runc netavark mmdebstrap
+image-tools:
+	missing=(); for package in $(IMAGE_TOOLS); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing+=($$package); done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    "$${missing[@]}" >/dev/null; fi
+
+# The Dockerfile built with rootful podman, then run as the web pod runs it against the local
+# MariaDB, its securityContext checked from inside the container (image/check.py).
+image-test: $(BIN)/.installed image-tools
+	CONTAINERS_CONF=$(CURDIR)/image/containers.conf $(BIN)/python -m image.check
 
 # schemathesis at length on MySQL: FUZZ_EXAMPLES generated operations for each of the five
 # actors (anonymous and each role), new ones every run; the figures land in the report file.
