@@ -17,10 +17,12 @@ from typing import Any
 
 import django
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import request_finished, request_started
 from django.db import connections
-from django.test.utils import override_settings
+from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "foodgraph.settings")
 django.setup(set_prefix=False)
@@ -29,16 +31,27 @@ from foodgraph.views import limit_body  # noqa: E402  (the apps must be set up f
 
 
 class Handler(ASGIHandler):
-    """Django's ASGI handler with a middleware list of its own."""
+    """Django's ASGI handler with a middleware list of its own, of async middleware only.
+
+    Django's loader reads `settings.MIDDLEWARE` only, and adapts each sync middleware with
+    thread hops. An async-only list needs no adapting: each middleware wraps the next, and
+    Django's exception-to-response conversion wraps each, as Django's loader does.
+    """
 
     def __init__(self, middleware: list[str]) -> None:
         self.middleware = middleware
         super().__init__()
 
     def load_middleware(self, is_async: bool = False) -> None:
-        # Django reads the list from settings only.
-        with override_settings(MIDDLEWARE=self.middleware):
-            super().load_middleware(is_async)
+        self._view_middleware, self._exception_middleware = [], []
+        self._template_response_middleware = []
+        handler = convert_exception_to_response(self._get_response_async)
+        for path in reversed(self.middleware):
+            middleware = import_string(path)
+            if not getattr(middleware, "async_capable", False):
+                raise ImproperlyConfigured(f"{path} is not async: API_MIDDLEWARE takes no other.")
+            handler = convert_exception_to_response(middleware(handler))
+        self._middleware_chain = handler
 
 
 class GraphQLHandler(Handler):
@@ -113,7 +126,7 @@ request_finished.connect(close_broken_connections)
 
 graphql = GraphQLHandler(settings.API_MIDDLEWARE)
 probes = Handler(settings.API_MIDDLEWARE)
-site = Handler(settings.MIDDLEWARE)
+site = ASGIHandler()  # settings.MIDDLEWARE, Django's way
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
