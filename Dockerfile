@@ -3,6 +3,8 @@
 # builder compiles the dependencies (mysqlclient needs a compiler and the MariaDB headers) into
 # a virtualenv; the runtime stage gets that virtualenv, the MariaDB client library, the app's
 # source and its collected static files, and no build tools.
+# The official bases; `make image-test`, where no registry is reachable, passes stand-ins built
+# from Debian's packages (image/bases.py; README, "Deployment").
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
