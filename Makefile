@@ -133,7 +133,8 @@ test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
 IMAGE_TOOLS := podman runc netavark mmdebstrap
 image-tools:
 	missing=(); for package in $(IMAGE_TOOLS); do \
-	  dpkg -s $$package >/dev/null 2>&1 || missing+=($$package); done; \
+	  [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$package 2>/dev/null)" = installed ] \
+	    || missing+=($$package); done; \
 	if [ $${#missing[@]} -gt 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    "$${missing[@]}" >/dev/null; fi
