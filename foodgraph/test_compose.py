@@ -20,7 +20,11 @@ MYSQL_STATEFULSET = yaml.safe_load((ROOT / "k8s/mysql/statefulset.yaml").read_te
 MYSQL_CONFIG = yaml.safe_load((ROOT / "k8s/mysql/configmap.yaml").read_text())
 # Where the laptop must differ from the cluster: its own host names, and GraphiQL (with the
 # introspection its docs explorer needs) on.
-LAPTOP_SETTINGS = {"DJANGO_ALLOWED_HOSTS", "FOODGRAPH_GRAPHIQL", "FOODGRAPH_INTROSPECTION"}
+LAPTOP_SETTINGS = {"DJANGO_ALLOWED_HOSTS", "FOODGRAPH_GRAPHIQL", "FOODGRAPH_INTROSPECTION"} | {
+    name
+    for name in WEB_CONFIG["data"]
+    if name.startswith("DJANGO_SECURE_")  # no TLS there
+}
 
 
 def interpolated(value: str) -> str:
