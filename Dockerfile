@@ -50,6 +50,9 @@ COPY foodgraph ./foodgraph
 COPY accounts ./accounts
 COPY menu ./menu
 COPY orders ./orders
+COPY graphql_runtime ./graphql_runtime
+COPY http_runtime ./http_runtime
+COPY core ./core
 COPY --from=assets /assets/graphiql/dist ./graphiql/dist
 # Hashed, compressed static files, served by ServeStatic with far-future cache headers. The key
 # exists only for this command (settings refuse to load without one when DEBUG is off).
@@ -60,8 +63,8 @@ USER 10001:10001
 EXPOSE 8000
 # Workers from $WEB_CONCURRENCY, trusted proxies from $FORWARDED_ALLOW_IPS (uvicorn reads
 # both). Open requests get 20 s to finish after SIGTERM, inside the pod's 30 s grace period;
-# request headers get a deadline (foodgraph/uvicorn_protocol.py). k8s/web/deployment.yaml runs
+# request headers get a deadline (http_runtime/uvicorn_protocol.py). k8s/web/deployment.yaml runs
 # this same command.
 CMD ["uvicorn", "foodgraph.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
      "--proxy-headers", "--timeout-graceful-shutdown", "20", "--no-server-header", \
-     "--http", "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"]
+     "--http", "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol"]

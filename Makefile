@@ -82,7 +82,7 @@ run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	$(DEV_ENV) $(BIN)/uvicorn foodgraph.asgi:application --reload --host $(HOST) --port $(PORT) \
-	  --http foodgraph.uvicorn_protocol:HeaderDeadlineProtocol
+	  --http http_runtime.uvicorn_protocol:HeaderDeadlineProtocol
 
 lint: install
 	$(BIN)/ruff check .
@@ -152,26 +152,26 @@ stress-fuzz: install
 	@echo "== fuzzing: $(FUZZ_EXAMPLES) operations per actor on MySQL ($(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
 	  FOODGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FOODGRAPH_FUZZ_RANDOM=1 \
-	  FOODGRAPH_FUZZ_REPORT=$(FUZZ_REPORT) $(BIN)/pytest -q foodgraph/test_fuzz.py
+	  FOODGRAPH_FUZZ_REPORT=$(FUZZ_REPORT) $(BIN)/pytest -q tests/test_fuzz.py
 	cat $(FUZZ_REPORT)
 
 # Longer runs than `make test` may take; their figures go to docs/reliability.md.
 stress: stress-fuzz stress-faults stress-cost
 
 # Server killed mid-checkout, database stopped again and again, all under load
-# (foodgraph/stress_faults.py). STRESS_KILLS, STRESS_OUTAGES, STRESS_CUSTOMERS size it.
+# (tests/stress_faults.py). STRESS_KILLS, STRESS_OUTAGES, STRESS_CUSTOMERS size it.
 stress-faults: install
 	@echo "== races and faults (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
-	  $(BIN)/pytest -s foodgraph/stress_faults.py
+	  $(BIN)/pytest -s tests/stress_faults.py
 
 # The worst documents the cost limit allows, anonymous and in parallel, against the pod's
 # uvicorn (two workers) on a menu that fills every cap: worker RSS must stay under the pod's
-# memory limit per worker (foodgraph/stress_cost.py). STRESS_COST_SECONDS, STRESS_COST_CLIENTS.
+# memory limit per worker (tests/stress_cost.py). STRESS_COST_SECONDS, STRESS_COST_CLIENTS.
 stress-cost: install
 	@echo "== the worst allowed documents (their own MariaDB; pytest's checks on $(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) FOODGRAPH_TEST_MYSQL=required \
-	  $(BIN)/pytest -s foodgraph/stress_cost.py
+	  $(BIN)/pytest -s tests/stress_cost.py
 
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql

@@ -19,7 +19,7 @@ from strawberry import relay
 
 from accounts.models import Role, User, role_group
 from accounts.tokens import create_access_token
-from foodgraph.testing import local_redis_url
+from tests.support import local_redis_url
 
 PASSWORD = "Str0ng-enough-passw0rd"
 
@@ -77,6 +77,7 @@ def _keep_test_connection() -> Iterator[None]:
     Django's own test client does the same: it disconnects close_old_connections. The
     server's close_broken_connections would take that open transaction for a broken one.
     """
+    # From the application's module: importing it is what connects the receiver.
     from foodgraph.asgi import close_broken_connections
 
     for receiver in (close_old_connections, close_broken_connections):
@@ -231,6 +232,6 @@ def admin_user(make_user: Callable[..., User]) -> User:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """What one test cached (menu answers) must not leak into the next."""
-    from foodgraph.caching import cache
+    from core.caching import cache
 
     cache.clear()

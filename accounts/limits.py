@@ -26,7 +26,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from foodgraph.errors import RateLimited
+from core.errors import RateLimited
 
 from . import usernames
 from .models import FailureCount, SignInAddress, User

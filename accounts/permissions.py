@@ -15,7 +15,7 @@ from strawberry_django.fields.types import OperationInfo, OperationMessage
 from strawberry_django.permissions import DjangoNoPermission, DjangoPermissionExtension
 from strawberry_django.resolvers import django_resolver
 
-from foodgraph.errors import Forbidden, Unauthenticated
+from core.errors import Forbidden, Unauthenticated
 
 from .models import Role, User
 

@@ -3,9 +3,9 @@ import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
-from foodgraph.errors import RateLimited
-from foodgraph.ids import pk_from_global_id
-from foodgraph.pagination import CappedListConnection
+from core.errors import RateLimited
+from core.ids import pk_from_global_id
+from core.pagination import CappedListConnection
 
 from . import services
 from .models import Role

@@ -11,8 +11,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from foodgraph.errors import Unauthenticated
-from foodgraph.ids import not_found
+from core.errors import Unauthenticated
+from core.ids import not_found
 
 from . import limits, tokens, usernames
 from .models import RefreshToken, Role, User, role_group

@@ -13,7 +13,7 @@ import jwt
 from django.conf import settings
 from django.utils import timezone
 
-from foodgraph.errors import Unauthenticated
+from core.errors import Unauthenticated
 
 from .models import User
 

@@ -7,6 +7,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from graphql_runtime.cost import most_items
+
 from . import services
 from .models import GROUP_ROLES, Role, User
 
@@ -34,7 +36,8 @@ class UserType(relay.Node):
     @strawberry_django.field(
         only=["is_superuser"],
         prefetch_related=["groups"],
-        description="CUSTOMER when the user holds no other role.",
+        metadata=most_items(len(Role)),
+        description="CUSTOMER when the user holds no other role; at most every role.",
     )
     def roles(self, root: User) -> list[Role]:
         return [role for role in Role if role in root.roles]

@@ -27,7 +27,7 @@ from typing import Any
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 
 # uvicorn's HTTP protocol as production runs it (k8s/web/deployment.yaml).
-HTTP_PROTOCOL = "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"
+HTTP_PROTOCOL = "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol"
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/foodgraph_bench")

@@ -104,7 +104,7 @@ MIDDLEWARE = [
 GRAPHQL_PATH = "/graphql"
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 API_MIDDLEWARE = [
-    "foodgraph.middleware.api_security_middleware",
+    "http_runtime.middleware.api_security_middleware",
     "corsheaders.middleware.CorsMiddleware",
 ]
 
@@ -202,7 +202,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 # Seconds an anonymous public query's response (the menu) is kept; any menu write drops them
-# all at once (foodgraph/response_cache.py). Needs Redis: 0 (off) without it.
+# all at once (http_runtime/response_cache.py). Needs Redis: 0 (off) without it.
 RESPONSE_CACHE_SECONDS = env_int("FOODGRAPH_RESPONSE_CACHE_SECONDS", 300 if REDIS_URL else 0)
 # Larger answers (bytes) are not cached: a few would fill Redis, evicting what else it keeps.
 RESPONSE_CACHE_MAX_BYTES = env_int("FOODGRAPH_RESPONSE_CACHE_MAX_BYTES", 200_000)
@@ -236,7 +236,7 @@ GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)
 GRAPHQL_MAX_ALIASES = env_int("FOODGRAPH_MAX_ALIASES", 30)
 # Fields selected with every fragment expanded (a chain of fragments can multiply them).
 GRAPHQL_MAX_FIELDS = env_int("FOODGRAPH_MAX_FIELDS", 1000)
-# The most fields an answer may hold, every list counted at its cap (foodgraph/query_cost.py):
+# The most fields an answer may hold, every list counted at its cap (graphql_runtime/cost.py):
 # a document costing more is refused before it runs. The default admits every client operation
 # at its largest pages.
 GRAPHQL_MAX_COST = env_int("FOODGRAPH_MAX_COST", 100_000)
@@ -245,7 +245,7 @@ GRAPHQL_MAX_RESPONSE_BYTES = env_int("FOODGRAPH_MAX_RESPONSE_BYTES", 5_000_000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
 # Seconds a client has to send a request's headers (a 408 beyond it): see
-# foodgraph/uvicorn_protocol.py, which `uvicorn --http` must name.
+# http_runtime/uvicorn_protocol.py, which `uvicorn --http` must name.
 HTTP_HEADER_TIMEOUT = env_int("FOODGRAPH_HTTP_HEADER_TIMEOUT", 10)
 # Sign-in limits (accounts/limits.py says the policy): failures within the window (seconds)
 # per username from one address, per address, and per username from addresses it has not

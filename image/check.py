@@ -22,7 +22,7 @@
 
 Containers are on the host's network (the database is on loopback), so uvicorn gets
 127.0.0.1 and a free port instead of the manifest's 0.0.0.0:8000, as in the process rehearsal
-(foodgraph/test_deploy.py). The database (IMAGE_TEST_DATABASE on IMAGE_TEST_MYSQL_URL) is
+(tests/test_deploy.py). The database (IMAGE_TEST_DATABASE on IMAGE_TEST_MYSQL_URL) is
 created by the run and dropped on exit, with the containers, whatever the outcome.
 """
 

@@ -27,7 +27,7 @@ APP = Path("/app")
 STATIC_ROOT = APP / "staticfiles"
 STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 STATUS_FIELDS += ("NoNewPrivs", "Seccomp")
-TEST_FILE_NAMES = ("conftest.py", "tests.py", "testing.py")
+TEST_FILE_NAMES = ("conftest.py", "tests.py", "support.py")
 TEST_FILE_PREFIXES = ("test_", "stress_")
 
 

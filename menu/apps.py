@@ -6,7 +6,7 @@ class MenuConfig(AppConfig):
     name = "menu"
 
     def ready(self) -> None:
-        from foodgraph.response_cache import invalidate_on_commit
+        from http_runtime.response_cache import invalidate_on_commit
 
         from .models import Category, MenuItem
 

@@ -6,8 +6,8 @@ from django.db.models import Model, QuerySet
 from strawberry import relay
 
 from accounts.permissions import IsManager
-from foodgraph.ids import pk_from_global_id, pk_or_none
-from foodgraph.query_cost import most_items
+from core.ids import pk_from_global_id, pk_or_none
+from graphql_runtime.cost import most_items
 
 from . import services
 from .models import Category, MenuItem
@@ -26,7 +26,7 @@ from .types import (
 
 M = TypeVar("M", bound=Model)
 
-# Query fields whose answer is the same for every caller: foodgraph/response_cache.py may
+# Query fields whose answer is the same for every caller: http_runtime/response_cache.py may
 # serve them from its cache, which every menu write drops (menu/apps.py).
 PUBLIC_QUERY_FIELDS = frozenset({"menuItems", "categories", "category", "menuItem"})
 

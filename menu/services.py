@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model, ProtectedError, QuerySet
 from django.utils.text import slugify
 
-from foodgraph.ids import not_found
+from core.ids import not_found
 
 from .models import Category, MenuItem
 

@@ -9,14 +9,14 @@ from strawberry import auto, relay
 from strawberry.types import Info
 from strawberry_django.ordering import Ordering, process_order
 
-from foodgraph.errors import BadUserInput
-from foodgraph.ids import pk_or_none
-from foodgraph.pagination import CappedListConnection
-from foodgraph.query_cost import CappedRelatedList, most_items
+from core.errors import BadUserInput
+from core.ids import pk_or_none
+from core.pagination import CappedListConnection
+from graphql_runtime.cost import CappedRelatedList, most_items
 
 from .models import Category, MenuItem
 
-# Caps of the menu's plain lists (the cost limit counts them: foodgraph/query_cost.py); the
+# Caps of the menu's plain lists (the cost limit counts them: graphql_runtime/cost.py); the
 # `menuItems` connection pages through any number.
 MOST_CATEGORIES = 100
 MENU_ITEMS_PER_CATEGORY = 100

@@ -6,8 +6,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from accounts.permissions import IsAuthenticated, IsDeliveryCrew, IsManager, current_user
-from foodgraph.ids import pk_from_global_id, pk_or_none
-from foodgraph.pagination import CappedListConnection
+from core.ids import pk_from_global_id, pk_or_none
+from core.pagination import CappedListConnection
 
 from . import services
 from .models import Order

@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from accounts.services import require_role
-from foodgraph.ids import not_found
+from core.ids import not_found
 from menu.models import MenuItem
 
 from .models import CartItem, Order, OrderItem
 
 MAX_LINE_QUANTITY = 99
 # Different items in one cart, and so lines in one order: the cost limit counts these lists at
-# this size (foodgraph/query_cost.py).
+# this size (graphql_runtime/cost.py).
 MOST_CART_LINES = 50
 CENT = Decimal("0.01")
 

@@ -9,8 +9,8 @@ from strawberry.types import Info
 from strawberry_django.ordering import process_order
 
 from accounts.types import UserType
-from foodgraph.ids import pk_or_none
-from foodgraph.query_cost import CappedRelatedList, most_items
+from core.ids import pk_or_none
+from graphql_runtime.cost import CappedRelatedList, most_items
 from menu.types import MenuItemType
 
 from . import services

@@ -14,8 +14,8 @@ from asgiref.sync import async_to_sync
 
 from accounts.models import User
 from conftest import PASSWORD
-from foodgraph.testing import free_port, graphql, production_env, unreachable_database_url, uvicorn
 from menu.models import Category, MenuItem
+from tests.support import free_port, graphql, production_env, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -253,7 +253,7 @@ def test_finding_3_a_cache_flood_does_not_evict_the_login_counters(
 def test_the_admin_can_be_switched_off():
     env = production_env(DATABASE_URL=unreachable_database_url(), FOODGRAPH_ADMIN="0")
     with uvicorn(env) as port:
-        from foodgraph.testing import get
+        from tests.support import get
 
         assert get(port, "/admin/login/")[0] == 404
         assert get(port, "/healthz")[0] == 200

@@ -24,11 +24,11 @@ from django.conf import settings
 from graphql import OperationDefinitionNode, parse
 from strawberry import relay
 
-from foodgraph.query_cost import Pricing
 from foodgraph.schema import schema
-from foodgraph.test_deploy import K8S
-from foodgraph.test_faults import INGRESS_HOST, MariaDBServer, WebServer
+from graphql_runtime.cost import Pricing
 from menu.types import MENU_ITEMS_PER_CATEGORY, MOST_CATEGORIES
+from tests.test_deploy import K8S
+from tests.test_faults import INGRESS_HOST, MariaDBServer, WebServer
 
 SECONDS = float(os.environ.get("STRESS_COST_SECONDS", "60"))
 CLIENTS = int(os.environ.get("STRESS_COST_CLIENTS", "8"))

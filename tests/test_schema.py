@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from foodgraph.schema import schema
-from foodgraph.testing import get, unreachable_database_url, uvicorn
+from tests.support import get, unreachable_database_url, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 

@@ -1,6 +1,6 @@
 """Fault runs too long for `make test`: `make stress-faults` runs this file (pytest collects
 only test_*.py by itself). The processes, the shop and the ledger checks are those of
-foodgraph/test_faults.py; here there are more customers, more faults, longer.
+tests/test_faults.py; here there are more customers, more faults, longer.
 
 STRESS_KILLS, STRESS_OUTAGES and STRESS_CUSTOMERS size a run; each test prints its figures
 (docs/reliability.md, "Races and faults", keeps the last run's).
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from foodgraph.asgi import GraphQLHandler
-from foodgraph.test_faults import (
+from http_runtime.handlers import GraphQLHandler
+from tests.test_faults import (
     READINESS,
     Shop,
     Shopping,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-from foodgraph.test_deploy import POD_SPEC, WEB_CONFIG, WEB_SECRETS_EXAMPLE, container_argv
+from tests.test_deploy import POD_SPEC, WEB_CONFIG, WEB_SECRETS_EXAMPLE, container_argv
 
 ROOT = Path(settings.BASE_DIR)
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -47,14 +47,12 @@ from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import is_optimized_by_prefetching
 from strawberry_django.pagination import apply_window_pagination
 
-from accounts.models import Role
-
 # The metadata key of a list field's cap: `strawberry.field(metadata=most_items(50))`.
 MOST_ITEMS = "foodgraph.most_items"
 # Lists whose caps are not in their field's metadata. strawberry-django's OperationInfo holds
 # the messages of one refused mutation, one per invalid input field and rule (the password
-# validators give several); a user's roles are at most every role.
-OTHER_LISTS = {("OperationInfo", "messages"): 20, ("User", "roles"): len(Role)}
+# validators give several).
+OTHER_LISTS = {("OperationInfo", "messages"): 20}
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
 

@@ -18,13 +18,14 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tokens import create_access_token
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 from conftest import gid
-from foodgraph import response_cache
-from foodgraph.asgi import close_broken_connections
-from foodgraph.caching import cache
-from foodgraph.testing import graphql, production_env, uvicorn
+from core.caching import cache
+from http_runtime import response_cache
+from http_runtime.handlers import close_broken_connections
 from menu import services as menu_services
 from menu.models import Category, MenuItem
+from menu.schema import PUBLIC_QUERY_FIELDS
 from orders.models import Order, OrderItem
+from tests.support import graphql, production_env, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def sql(gql, query, variables=None, **kwargs) -> tuple[dict, list[str]]:
 
 
 def stored(query: str) -> bool:
-    key = response_cache.key_for(json.dumps({"query": query}).encode())
+    key = response_cache.key_for(json.dumps({"query": query}).encode(), PUBLIC_QUERY_FIELDS)
     return key is not None and cache.get(key) is not None
 
 

@@ -9,7 +9,7 @@ from strawberry.relay.utils import SliceMetadata, from_base64
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
-from foodgraph.errors import BadUserInput
+from core.errors import BadUserInput
 
 # Cursors name positions in a list: beyond this one they are forged (an offset that large
 # reached the database as a syntax error).

@@ -25,10 +25,10 @@ from schemathesis.graphql import nodes
 
 from accounts.tokens import create_access_token
 from conftest import gid
-from foodgraph.test_hardening import LEGITIMATE
 from menu.demo import load_demo_menu
 from menu.models import Category, MenuItem
 from orders import services as orders
+from tests.test_hardening import LEGITIMATE
 
 EXAMPLES = int(os.environ.get("FOODGRAPH_FUZZ_EXAMPLES", "60"))
 RANDOM = os.environ.get("FOODGRAPH_FUZZ_RANDOM") == "1"

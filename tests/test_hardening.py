@@ -20,9 +20,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from graphql import get_introspection_query
 
-from foodgraph.errors import ServiceUnavailable
-from foodgraph.testing import not_redis, post_graphql, unreachable_database_url, uvicorn
+from core.errors import ServiceUnavailable
 from orders.models import Order
+from tests.support import not_redis, post_graphql, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 

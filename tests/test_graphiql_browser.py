@@ -25,7 +25,7 @@ from django.db import connection
 from playwright.sync_api import Page, Request, Route, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from foodgraph.testing import uvicorn
+from tests.support import uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")

@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from foodgraph.testing import get, unreachable_database_url, uvicorn
 from menu.models import Category, MenuItem
+from tests.support import get, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.management.commands.seed_demo import DEMO_USERS
+from foodgraph.management.commands.seed_demo import DEMO_USERS
 from accounts.models import Role, User
 
 pytestmark = pytest.mark.django_db

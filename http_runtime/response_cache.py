@@ -1,9 +1,10 @@
 """A cache of whole GraphQL responses for public queries, dropped at once by any menu write.
 
-Only anonymous queries that read nothing but `PUBLIC_QUERY_FIELDS` are cached: their answer
-is the same for every caller. Each entry keeps the generation it was computed in, and a
-write to the menu starts a new generation once its transaction commits, so every worker of
-every pod stops serving the old entries at the same moment. The generation and the entry
+Only anonymous queries that read nothing but public root fields (the view's
+`public_query_fields`) are cached: their answer is the same for every caller. Each entry keeps
+the generation it was computed in, and a write to the menu starts a new generation once its
+transaction commits, so every worker of every pod stops serving the old entries at the same
+moment. The generation and the entry
 come back in one round trip.
 
 This needs a cache that every worker shares (Redis): a per-process cache could not be told
@@ -20,15 +21,15 @@ from django.conf import settings
 from django.db import transaction
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
-from foodgraph.caching import cache
-from menu.schema import PUBLIC_QUERY_FIELDS
+from core.caching import cache
 
 GENERATION_KEY = "graphql-response:generation"
 ENTRY_KEY = "graphql-response:{digest}"
 
 
-def key_for(body: bytes) -> str | None:
-    """The cache key of a POSTed GraphQL body, or None when its answer must not be cached."""
+def key_for(body: bytes, public_fields: frozenset[str]) -> str | None:
+    """The cache key of a POSTed GraphQL body, or None when its answer must not be cached:
+    unless it reads nothing but `public_fields`, root fields the same for every caller."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # the view refuses such a body with a clear 400
@@ -39,14 +40,18 @@ def key_for(body: bytes) -> str | None:
     variables = data.get("variables") or {}
     if not isinstance(query, str) or not isinstance(operation_name, str | None):
         return None
-    if not isinstance(variables, dict) or not reads_only_public_fields(query, operation_name):
+    if not isinstance(variables, dict):
+        return None
+    if not reads_only_public_fields(query, operation_name, public_fields):
         return None
     canonical = json.dumps([query, operation_name, variables], sort_keys=True)
     return ENTRY_KEY.format(digest=hashlib.sha256(canonical.encode()).hexdigest())
 
 
 @lru_cache(maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE)
-def reads_only_public_fields(query: str, operation_name: str | None) -> bool:
+def reads_only_public_fields(
+    query: str, operation_name: str | None, public_fields: frozenset[str]
+) -> bool:
     """Whether the operation is a query of public root fields only (no fragments at the root)."""
     try:
         document = parse(query)
@@ -59,7 +64,7 @@ def reads_only_public_fields(query: str, operation_name: str | None) -> bool:
         return False
     return all(
         isinstance(selection, FieldNode)
-        and (selection.name.value in PUBLIC_QUERY_FIELDS or selection.name.value == "__typename")
+        and (selection.name.value in public_fields or selection.name.value == "__typename")
         for selection in operations[0].selection_set.selections
     )
 

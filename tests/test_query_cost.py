@@ -14,11 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conftest import gid
-from foodgraph import response_cache
-from foodgraph.caching import cache
-from foodgraph.query_cost import list_fields_without_a_size
+from core.caching import cache
 from foodgraph.schema import schema
+from graphql_runtime.cost import list_fields_without_a_size
+from http_runtime import response_cache
 from menu.models import Category, MenuItem
+from menu.schema import PUBLIC_QUERY_FIELDS
 from menu.types import MENU_ITEMS_PER_CATEGORY, MOST_CATEGORIES
 from orders.models import CartItem
 from orders.services import MOST_CART_LINES
@@ -225,7 +226,7 @@ class TestResponseSize:
         make_menu(3, 30)
 
         def stored(query: str) -> bool:
-            key = response_cache.key_for(json.dumps({"query": query}).encode())
+            key = response_cache.key_for(json.dumps({"query": query}).encode(), PUBLIC_QUERY_FIELDS)
             return key is not None and cache.get(key) is not None
 
         small = "{ categories { title } }"

@@ -7,7 +7,7 @@ touching the MariaDB other tests share. Customers shop over HTTP from many threa
 keeps a ledger of what the API told it; the database is checked against the ledgers after.
 
 The quick database outage joins `make test`; longer runs and the SIGKILL rounds are in
-foodgraph/stress_faults.py (`make stress-faults`).
+tests/stress_faults.py (`make stress-faults`).
 """
 
 import getpass
@@ -35,7 +35,8 @@ import pytest
 import yaml
 from strawberry import relay
 
-from foodgraph.test_deploy import (
+from tests.support import local_redis_url
+from tests.test_deploy import (
     INGRESS_HOST,
     K8S,
     ROOT,
@@ -47,7 +48,6 @@ from foodgraph.test_deploy import (
     image_env,
     with_option,
 )
-from foodgraph.testing import local_redis_url
 
 PASSWORD = "Str0ng-enough-passw0rd"
 READINESS = WEB_CONTAINER["readinessProbe"]
@@ -188,7 +188,7 @@ class WebServer:
             # The cluster's `redis` Service is the local Redis here, with keys of this run's.
             "REDIS_URL": local_redis_url(),
             "CACHE_KEY_PREFIX": f"faults-{uuid.uuid4().hex}",
-            # The checkout stands in for the image, as in foodgraph/test_deploy.py.
+            # The checkout stands in for the image, as in tests/test_deploy.py.
             "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
             "TMPDIR": str(directory / "tmp"),
             "DJANGO_STATIC_ROOT": str(directory / "static"),
@@ -546,7 +546,7 @@ def outage(
 
 def late_call(shop: Shop, stopped_at: float, answers: list[tuple[Answer, float]]) -> None:
     """A call from a new client, a little after the database froze: (answer, seconds taken)."""
-    from foodgraph.asgi import GraphQLHandler
+    from http_runtime.handlers import GraphQLHandler
 
     time.sleep(GraphQLHandler.STUCK_AFTER_SECONDS + 0.5 - (time.monotonic() - stopped_at))
     with shop.customers[0].client(shop.web.port) as client:

@@ -32,7 +32,7 @@ import pytest
 import yaml
 from django.conf import settings
 
-from foodgraph.testing import database_url, free_port
+from tests.support import database_url, free_port
 
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "k8s"

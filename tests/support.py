@@ -19,7 +19,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 # What production's `uvicorn --http` names (k8s/web/deployment.yaml).
-HTTP_PROTOCOL = "foodgraph.uvicorn_protocol:HeaderDeadlineProtocol"
+HTTP_PROTOCOL = "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol"
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""The fast path of execution (foodgraph.execution) answers exactly as graphql-core's own.
+"""The fast path of execution (graphql_runtime.execution) answers exactly as graphql-core's own.
 
 Each document is sent twice over HTTP: once as the server runs it, once with the schema on
 strawberry's own execution context (the direct resolvers stay: their values are checked by
@@ -11,8 +11,8 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from bench.operations import MENU_PAGE, ORDERS_PAGE
-from foodgraph.execution import DirectExecutionContext
 from foodgraph.schema import schema
+from graphql_runtime.execution import DirectExecutionContext
 from menu.models import Category, MenuItem
 from orders.models import Order, OrderItem
 

@@ -10,14 +10,14 @@ from asgiref.sync import sync_to_async
 from cross_web import HTTPException
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from redis import RedisError
 from strawberry.django.views import AsyncGraphQLView
 
-from accounts.services import user_for_access_token
-from foodgraph import response_cache
-from foodgraph.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
+from core.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
+from http_runtime import response_cache
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -26,7 +26,7 @@ AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 BODY_TOO_LARGE = "foodgraph.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 REQUEST_ID_HEADER = "X-Request-ID"
-logger = logging.getLogger("foodgraph.errors")
+logger = logging.getLogger("core.errors")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Under the readiness probe's timeoutSeconds (k8s/web/deployment.yaml): a frozen database
 # gets a 503 in time, not a probe timeout.
@@ -37,8 +37,17 @@ class GraphQLView(AsyncGraphQLView):
     """/graphql, authenticated by the `Authorization: JWT|Bearer <token>` header only.
 
     Session cookies are ignored here, so a browser session cannot be ridden by a
-    cross-site request and API clients need no CSRF token.
+    cross-site request and API clients need no CSRF token. The project gives it, through
+    `as_view` (foodgraph/urls.py), what only the apps know: `user_for_token`, the active user
+    an access token names (raising `Unauthenticated` otherwise), and `public_query_fields`, the
+    root fields whose answer is the same for every caller (the response cache serves those).
     """
+
+    public_query_fields: frozenset[str] = frozenset()
+
+    @staticmethod
+    def user_for_token(token: str) -> Any:
+        raise ImproperlyConfigured("GraphQLView needs as_view(user_for_token=...).")
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         request.request_id = request_id_for(request)
@@ -65,7 +74,7 @@ class GraphQLView(AsyncGraphQLView):
             settings.RESPONSE_CACHE_SECONDS
             and request.method == "POST"
             and "Authorization" not in request.headers
-            and (key := response_cache.key_for(request.body))
+            and (key := response_cache.key_for(request.body, self.public_query_fields))
         ):
             return await self.respond_cached(key, request)
         return await self.respond(request)
@@ -89,7 +98,7 @@ class GraphQLView(AsyncGraphQLView):
 
     async def respond(self, request: HttpRequest) -> HttpResponseBase:
         try:
-            request.user = await authenticate_header(request.headers.get("Authorization", ""))
+            request.user = await self.authenticate(request.headers.get("Authorization", ""))
         except Unauthenticated as error:
             # A bad token is an error, never a silent downgrade to anonymous.
             response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
@@ -111,6 +120,14 @@ class GraphQLView(AsyncGraphQLView):
             return within_size_limit(await self.run(request=request))
         except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
             return request_error(error.status_code, error.reason, "BAD_REQUEST")
+
+    async def authenticate(self, header: str) -> Any:
+        if not header:
+            return AnonymousUser()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in AUTH_SCHEMES or not token.strip():
+            raise Unauthenticated("Authorization header must be 'JWT <token>' or 'Bearer <token>'.")
+        return await sync_to_async(self.user_for_token)(token.strip())
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -187,7 +204,7 @@ def limit_body(scope: dict[str, Any], receive: Receive) -> Receive:
 def within_size_limit(response: HttpResponseBase) -> HttpResponseBase:
     """The answer, or an error in its place when it is over GRAPHQL_MAX_RESPONSE_BYTES.
 
-    A backstop: the cost limit (foodgraph/query_cost.py) keeps answers far smaller, but a
+    A backstop: the cost limit (graphql_runtime/cost.py) keeps answers far smaller, but a
     field's text may be long, and a worker must not send (nor a proxy buffer) megabytes more.
     """
     limit = settings.GRAPHQL_MAX_RESPONSE_BYTES
@@ -216,15 +233,6 @@ def cacheable(response: HttpResponseBase) -> bool:
 def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:
     error = {"message": message, "extensions": {"code": code, **extensions}}
     return JsonResponse({"data": None, "errors": [error]}, status=status)
-
-
-async def authenticate_header(header: str) -> Any:
-    if not header:
-        return AnonymousUser()
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() not in AUTH_SCHEMES or not token.strip():
-        raise Unauthenticated("Authorization header must be 'JWT <token>' or 'Bearer <token>'.")
-    return await sync_to_async(user_for_access_token)(token.strip())
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
