@@ -5,6 +5,8 @@ from functools import cached_property
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 
+from . import usernames
+
 
 class Role(enum.Enum):
     """A user's role. The values of the group-held roles are their Django group names."""
@@ -24,6 +26,13 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         ordering = ("username",)
+
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        # Every way in (register, createsuperuser, the admin's forms) stores the form that
+        # sign-in looks up: a name made elsewhere in capitals would otherwise never match on
+        # SQLite, which compares exactly.
+        return usernames.normalize(super().normalize_username(username))
 
     @cached_property
     def roles(self) -> frozenset[Role]:

@@ -144,6 +144,13 @@ class TestTokenAuth:
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert not RefreshToken.objects.exists()
 
+    def test_a_user_made_outside_register_signs_in_by_any_case(self, gql):
+        """createsuperuser and the admin's forms store the name as sign-in looks it up."""
+        User.objects.create_superuser("Ada.Admin", "ada@example.com", PASSWORD)
+        assert User.objects.get().username == "ada.admin"
+        for typed in ("Ada.Admin", "ada.admin", "ＡＤＡ.admin"):
+            assert sign_in(gql, typed)["user"]["username"] == "ada.admin", typed
+
     def test_inactive_user_cannot_sign_in(self, gql, customer):
         User.objects.filter(pk=customer.pk).update(is_active=False)
         body = gql.execute(TOKEN_AUTH, {"username": "carol", "password": PASSWORD})
