@@ -230,6 +230,10 @@ GRAPHIQL = env_bool("FOODGRAPH_GRAPHIQL", True)
 GRAPHQL_DOCUMENT_CACHE_SIZE = env_int("FOODGRAPH_DOCUMENT_CACHE_SIZE", 256)
 # Introspection, and the "did you mean" hints that leak the same names; off in production.
 GRAPHQL_INTROSPECTION = env_bool("FOODGRAPH_INTROSPECTION", True)
+# The fast path of execution (graphql_runtime/execution.py): fields that only read an attribute
+# skip strawberry's and graphql-core's per-field machinery. Off runs every field their way, the
+# same answers slower: to rule the fast path out when a bug is suspected there.
+GRAPHQL_FAST_EXECUTION = env_bool("FOODGRAPH_FAST_EXECUTION", True)
 # Limits on one document, checked before it runs: lexical tokens, selection depth, aliases.
 GRAPHQL_MAX_TOKENS = env_int("FOODGRAPH_MAX_TOKENS", 1000)
 GRAPHQL_MAX_DEPTH = env_int("FOODGRAPH_MAX_DEPTH", 10)

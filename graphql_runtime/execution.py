@@ -5,14 +5,25 @@ adds lookups of its own, and graphql-core builds an Info and walks its completio
 every field: several microseconds a field, most of what a page of fifty items costs. A field
 with no resolver and no extension needs none of it when it reads a plain attribute, a scalar
 or enum column, or a foreign key whose type does not narrow its queryset; a node's ID is base64 of
-"Type:key". Such fields get a bare resolver, and `DirectExecutionContext` completes their
-values directly. Anything unusual (a null, a value of the wrong type) goes the general way,
-which words its errors. `test_execution.py` holds the two ways to the same answers, and the
-whole test suite runs through this one.
+"Type:key". `DirectExecutionContext` reads and completes such fields itself; anything unusual
+(a null, a value of the wrong type) goes the general way, which words its errors.
+
+The schema itself is left as strawberry built it: the context finds these fields once in the
+GraphQLSchema it runs on. `build_schema` uses it unless `GRAPHQL_FAST_EXECUTION` is off; then
+every field runs through strawberry's and graphql-core's own machinery. `test_execution.py`
+holds the two ways to the same answers, and `make test` runs the whole suite both ways.
+
+The extension point is public: strawberry's `Schema(execution_context_class=...)`, which is
+graphql-core's. The hooks overridden and called here (`execute_field`, `complete_value`,
+`collect_and_execute_subfields`, ...) are graphql-core's ExecutionContext methods: not
+underscored, but left out of its documentation, so a graphql-core upgrade may move them. The
+equality tests are what catch that.
 """
 
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from django.core.exceptions import FieldDoesNotExist
 from graphql import (
@@ -22,13 +33,13 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     GraphQLScalarType,
+    GraphQLSchema,
     get_nullable_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
-from strawberry import Schema, relay
+from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryOptional
@@ -38,14 +49,33 @@ from strawberry_django.utils.typing import get_django_definition
 
 # Completes a directly read value; None sends the field the general way.
 Completer = Callable[["DirectExecutionContext", Any, FieldDetailsList, Path], Any]
+NO_DIRECT_FIELDS: dict[str, "DirectField"] = {}
+
+
+class DirectField(NamedTuple):
+    """How to read a field's value off its parent, and how to complete it."""
+
+    read: Callable[[Any], Any]
+    complete: Completer
 
 
 class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Completes the fields that `read_attributes_directly` prepared without building an Info
-    or walking graphql-core's completion steps; every other field goes the general way.
+    """Reads and completes the fields of `direct_fields` without building an Info or walking
+    graphql-core's completion steps; every other field goes the general way.
 
-    Operations run synchronously (`FoodgraphSchema.execute`), so no value here is awaitable.
+    Subclasses strawberry's own context (the default of `Schema(execution_context_class=)`),
+    whose Info carries the operation's context. Operations run synchronously
+    (`FoodgraphSchema.execute`), so no value here is awaitable.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        middleware = self.middleware_manager
+        # A schema extension's `resolve` hook runs as graphql-core middleware around each
+        # field's resolver, which a field read directly would skip: then every field goes the
+        # general way. (No extension of ours has one: see QueryOptimizer.)
+        wrapped = middleware is not None and bool(middleware.middlewares)
+        self.direct_fields = {} if wrapped else direct_fields(self.schema)
 
     def execute_field(
         self,
@@ -55,19 +85,29 @@ class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         position_context: Any,
     ) -> Any:
-        field = parent_type.fields.get(field_details_list[0].node.name.value)
-        complete: Completer | None = getattr(field and field.resolve, "complete", None)
-        if complete is not None:
-            try:
-                completed = complete(self, field.resolve(source, None), field_details_list, path)
-            except Exception as raw_error:  # as graphql-core handles a field's error
-                self.handle_field_error(raw_error, field.type, field_details_list, path)
-                return None
+        name = field_details_list[0].node.name.value
+        direct = self.direct_fields.get(parent_type.name, NO_DIRECT_FIELDS).get(name)
+        if direct is None:
+            return super().execute_field(
+                parent_type, source, field_details_list, path, position_context
+            )
+        try:
+            value = direct.read(source)
+            completed = direct.complete(self, value, field_details_list, path)
             if completed is not None:
                 return completed
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
+            # The value read, completed the general way: as graphql-core's execute_field
+            # does once the resolver has returned.
+            field = parent_type.fields[name]
+            nodes = [details.node for details in field_details_list]
+            info = self.build_resolve_info(field, nodes, parent_type, path)
+            return self.complete_value(
+                field.type, field_details_list, info, path, value, position_context
+            )
+        except Exception as raw_error:  # as graphql-core handles a field's error
+            field_type = parent_type.fields[name].type
+            self.handle_field_error(raw_error, field_type, field_details_list, path)
+            return None
 
 
 def leaf_completer(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Completer:
@@ -133,20 +173,28 @@ def completer_for(field_type: GraphQLOutputType) -> Completer | None:
     return None
 
 
-def read_attributes_directly(schema: Schema) -> None:
-    """Gives the fields that only read an attribute a bare resolver and a completer."""
-    for graphql_type in schema._schema.type_map.values():
+@cache
+def direct_fields(graphql_schema: GraphQLSchema) -> dict[str, dict[str, DirectField]]:
+    """For each object type's name, its fields (by name) that can be read and completed
+    directly. Found once per schema: the first operation pays for it."""
+    found: dict[str, dict[str, DirectField]] = {}
+    for graphql_type in graphql_schema.type_map.values():
         if isinstance(graphql_type, GraphQLObjectType):
             for name, graphql_field in graphql_type.fields.items():
-                if resolve := direct_resolver(graphql_type, name, graphql_field):
-                    resolve.complete = completer_for(graphql_field.type)  # type: ignore[attr-defined]
-                    graphql_field.resolve = resolve
+                read = direct_reader(graphql_type, name, graphql_field)
+                complete = completer_for(graphql_field.type)
+                if read is not None and complete is not None:
+                    found.setdefault(graphql_type.name, {})[name] = DirectField(read, complete)
+    return found
 
 
-def direct_resolver(
+def direct_reader(
     graphql_type: GraphQLObjectType, name: str, graphql_field: GraphQLField
-) -> Callable[..., Any] | None:
-    """A bare resolver for the field, or None where strawberry's own is needed."""
+) -> Callable[[Any], Any] | None:
+    """A reader of the field's value, or None where strawberry's resolver is needed."""
+    # Strawberry links each GraphQL type and field back to its definition under this key of
+    # graphql-core's `extensions`. Its public look-ups (`Schema.get_type_by_name`,
+    # `get_field_for_type`) need the strawberry Schema, which an execution context is not given.
     definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     origin = getattr(definition, "origin", None)
@@ -157,7 +205,7 @@ def direct_resolver(
     if not isinstance(field, StrawberryField) or field.base_resolver or field.extensions:
         return None
     if django_definition is None:
-        return attribute_reader(field.python_name)  # a plain strawberry type's attribute
+        return attrgetter(field.python_name)  # a plain strawberry type's attribute
     if not isinstance(field, StrawberryDjangoField):
         return None
     try:
@@ -170,24 +218,18 @@ def direct_resolver(
         leaf = isinstance(
             get_nullable_type(graphql_field.type), GraphQLScalarType | GraphQLEnumType
         )
-        return attribute_reader(model_field.attname) if leaf else None
+        return attrgetter(model_field.attname) if leaf else None
     target = field.type.of_type if isinstance(field.type, StrawberryOptional) else field.type
     if model_field.many_to_one and not hasattr(target, "get_queryset"):
-        return attribute_reader(model_field.name)  # select_related by the optimizer
+        return attrgetter(model_field.name)  # select_related by the optimizer
     return None
 
 
-def attribute_reader(attname: str) -> Callable[..., Any]:
-    def read(source: Any, info: GraphQLResolveInfo | None) -> Any:
-        return getattr(source, attname)
-
-    return read
-
-
-def global_id_reader(type_name: str, attname: str) -> Callable[..., Any]:
+def global_id_reader(type_name: str, attname: str) -> Callable[[Any], str]:
     """A Relay node's `id`, as strawberry makes it: base64 of "Type:key"."""
+    key_of = attrgetter(attname)
 
-    def read(source: Any, info: GraphQLResolveInfo | None) -> str:
-        return relay.to_base64(type_name, getattr(source, attname))
+    def read(source: Any) -> str:
+        return relay.to_base64(type_name, key_of(source))
 
     return read

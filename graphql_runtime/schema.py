@@ -6,7 +6,7 @@ executes; introspection and "did you mean" suggestions that can be switched off;
 unexpected faults masked for clients, logged with the request's id. For speed
 (docs/performance.md): documents are parsed and validated once per process, each operation
 runs synchronously, in one hop, on the database thread, and fields that only read an
-attribute take the fast path of `graphql_runtime.execution`.
+attribute take the fast path of `graphql_runtime.execution` (`GRAPHQL_FAST_EXECUTION`).
 """
 
 import logging
@@ -48,7 +48,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from core.errors import DATABASE_OUTAGES, ServiceUnavailable
 from graphql_runtime.cost import CostLimit, list_fields_without_a_size
-from graphql_runtime.execution import DirectExecutionContext, read_attributes_directly
+from graphql_runtime.execution import DirectExecutionContext
 
 logger = logging.getLogger("core.errors")
 
@@ -296,10 +296,12 @@ def build_schema(query: type, mutation: type) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,
-        execution_context_class=DirectExecutionContext,
+        # Off: graphql-core's executor, through strawberry's own execution context.
+        execution_context_class=DirectExecutionContext if settings.GRAPHQL_FAST_EXECUTION else None,
     )
+    # `_schema` is strawberry's only way to the GraphQLSchema it built (no public accessor;
+    # its maintainers point to it, strawberry issue 2590), and the cost check walks that.
     if unbounded := list_fields_without_a_size(schema._schema):
         # The cost limit could not bound them: each needs a cap (graphql_runtime/cost.py).
         raise ImproperlyConfigured(f"Lists without a cap: {', '.join(unbounded)}")
-    read_attributes_directly(schema)
     return schema
