@@ -1,18 +1,19 @@
 """The fast path of execution (graphql_runtime.execution) answers exactly as graphql-core's own.
 
-Each document is sent twice over HTTP: once as the server runs it, once with the schema on
-strawberry's own execution context (the direct resolvers stay: their values are checked by
-the rest of the suite). The answers must be equal, byte for byte once parsed.
+Each document is sent twice over HTTP: once on `DirectExecutionContext`, once on strawberry's
+own execution context, whichever of the two `GRAPHQL_FAST_EXECUTION` chose for the process
+(`make test` runs the suite both ways). The answers must be equal, byte for byte once parsed.
 """
 
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from bench.operations import MENU_PAGE, ORDERS_PAGE
 from foodgraph.schema import schema
-from graphql_runtime.execution import DirectExecutionContext
+from graphql_runtime.execution import DirectExecutionContext, direct_fields
 from menu.models import Category, MenuItem
 from orders.models import Order, OrderItem
 
@@ -60,13 +61,36 @@ def orders(customer) -> list[Order]:
 
 
 def both_ways(gql, monkeypatch, query: str, **kwargs) -> tuple[dict, dict]:
-    assert schema.execution_context_class is DirectExecutionContext
     kwargs["headers"] = {"X-Request-ID": "same-in-both"}  # errors carry it
-    fast = gql.execute(query, **kwargs)
-    with monkeypatch.context() as patch:
-        patch.setattr(schema, "execution_context_class", StrawberryGraphQLCoreExecutionContext)
-        general = gql.execute(query, **kwargs)
+    answers = []
+    for context_class in DirectExecutionContext, StrawberryGraphQLCoreExecutionContext:
+        with monkeypatch.context() as patch:
+            patch.setattr(schema, "execution_context_class", context_class)
+            answers.append(gql.execute(query, **kwargs))
+    fast, general = answers
     return fast, general
+
+
+def test_the_setting_chooses_the_execution_context():
+    chosen = schema.execution_context_class
+    if settings.GRAPHQL_FAST_EXECUTION:
+        assert chosen is DirectExecutionContext
+    else:
+        assert chosen is StrawberryGraphQLCoreExecutionContext  # strawberry's default
+
+
+def test_the_fast_path_takes_the_fields_that_only_read_an_attribute():
+    # The equality tests below would pass as well if the fast path took no field at all.
+    fields = direct_fields(schema._schema)  # strawberry has no public way to its GraphQLSchema
+    assert {"id", "title", "price", "featured", "category"} <= fields["MenuItem"].keys()
+    assert {"edges"} <= fields["MenuItemConnection"].keys()
+    assert {"node", "cursor"} <= fields["MenuItemEdge"].keys()
+    assert {"status", "total", "deliveryCrew"} <= fields["Order"].keys()
+    # Resolvers, reverse relations and fields with extensions keep strawberry's resolver.
+    assert "menuItems" not in fields["Category"]
+    assert "items" not in fields["Order"]
+    assert "lineTotal" not in fields["OrderItem"]
+    assert "users" not in fields.get("Query", {})  # IsManager
 
 
 @pytest.mark.parametrize("query", [MENU_PAGE, MENU_DETAILS], ids=["menu page", "details"])
