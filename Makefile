@@ -19,13 +19,15 @@ K8S_VERSIONS ?= 1.34.0 1.37.0
 # Every manifest, the Secret examples too (kustomization.yaml is kustomize's, no API object).
 K8S_MANIFESTS = $(shell find k8s -name '*.yaml' ! -name kustomization.yaml | sort)
 
-.PHONY: help install run test lint migrations-check test-sqlite test-mysql schema seed bench
+.PHONY: help install run test lint migrations-check test-sqlite test-sqlite-standard-executor
+.PHONY: test-mysql schema seed bench
 .PHONY: stress stress-fuzz stress-faults stress-cost deploy-check k8s-validate hadolint lock codegen
 .PHONY: codegen-check compose-check chromium image-tools image-test
 
 help:
 	@echo "make run     serve the API with demo data at http://$(HOST):$(PORT)/graphql (SQLite)"
 	@echo "make test    ruff, migration, deploy and codegen checks, the tests on SQLite and MySQL"
+	@echo "            (on SQLite a second time with the fast execution path off)"
 	@echo "make deploy-check  hadolint on the Dockerfile, kubernetes-validate on k8s/, compose check"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make codegen regenerate clients/generated/ (TypeScript types of clients/operations/)"
@@ -101,6 +103,12 @@ test-sqlite: install chromium
 	@echo "== tests on SQLite =="
 	$(TEST_ENV) DATABASE_URL= $(BIN)/pytest
 
+# The whole suite again with the fast path of execution off (graphql_runtime/execution.py):
+# no test may rest on it. The schema is built once per process, so the variable is the process's.
+test-sqlite-standard-executor: install chromium
+	@echo "== tests on SQLite, FOODGRAPH_FAST_EXECUTION=0 =="
+	$(TEST_ENV) DATABASE_URL= FOODGRAPH_FAST_EXECUTION=0 $(BIN)/pytest
+
 test-mysql: install
 	@echo "== tests on MySQL ($(MYSQL_TEST_URL)) =="
 	$(TEST_ENV) DATABASE_URL=$(MYSQL_TEST_URL) $(BIN)/pytest
@@ -126,7 +134,8 @@ codegen: node_modules/.installed
 codegen-check: node_modules/.installed
 	npm run --silent codegen:check
 
-test: lint migrations-check deploy-check codegen-check test-sqlite test-mysql
+test: lint migrations-check deploy-check codegen-check test-sqlite test-sqlite-standard-executor \
+  test-mysql
 
 # The container engine and the stand-in bases' builder, from Debian's packages (README,
 # "Deployment"); netavark, a recommendation of podman's, is named since containers.conf uses it.
