@@ -17,8 +17,9 @@ class Role(enum.Enum):
     CUSTOMER = "Customer"
 
 
-# Roles held through membership of the Django group of the same name.
+# Roles held through membership of the Django group of the same name, and those names.
 GROUP_ROLES = (Role.ADMIN, Role.MANAGER, Role.DELIVERY_CREW)
+GROUP_NAMES = tuple(role.value for role in GROUP_ROLES)
 
 
 class User(AbstractUser):
@@ -40,16 +41,13 @@ class User(AbstractUser):
 
         Uses prefetched groups when the query prefetched them, else one query.
         """
-        roles = {Role(group.name) for group in self.groups.all() if group.name in _GROUP_NAMES}
+        roles = {Role(group.name) for group in self.groups.all() if group.name in GROUP_NAMES}
         if self.is_superuser:
             roles.add(Role.ADMIN)
         return frozenset(roles or {Role.CUSTOMER})
 
     def has_role(self, *roles: Role) -> bool:
         return self.is_active and not self.roles.isdisjoint(roles)
-
-
-_GROUP_NAMES = frozenset(role.value for role in GROUP_ROLES)
 
 
 def role_group(role: Role) -> Group:

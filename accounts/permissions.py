@@ -1,22 +1,22 @@
-"""Strawberry permission extensions, one per role, used on every protected field.
+"""Strawberry permission extensions: the role policy (accounts/policy.py), checked before a
+resolver runs, so that a denied caller is refused early, without a query of the resolver's.
 
-Denied callers get, by the contract: an `OperationInfo` with a PERMISSION message where the
-field's type allows one (mutations), otherwise a GraphQL error coded UNAUTHENTICATED (not
-signed in) or FORBIDDEN (signed in, wrong role).
+They only shape the refusal; the services enforce the same policy. A refusal is a domain
+error, told by graphql_runtime/errors.py as the contract says: an `OperationInfo` with a
+PERMISSION message where the field's type allows one (mutations), otherwise a GraphQL error
+coded UNAUTHENTICATED (not signed in) or FORBIDDEN (signed in, wrong role).
 """
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from strawberry.types import Info
-from strawberry.types.base import StrawberryOptional
-from strawberry.types.union import StrawberryUnion
-from strawberry_django.fields.types import OperationInfo, OperationMessage
 from strawberry_django.permissions import DjangoNoPermission, DjangoPermissionExtension
 from strawberry_django.resolvers import django_resolver
 
 from core.errors import Forbidden, Unauthenticated
 
+from . import policy
 from .models import Role, User
 
 
@@ -27,11 +27,11 @@ class _NotSignedIn(DjangoNoPermission):
 class HasRole(DjangoPermissionExtension):
     """Admits signed-in, active users holding any of `roles` (any role when empty)."""
 
-    roles: ClassVar[frozenset[Role]] = frozenset()
-    DEFAULT_ERROR_MESSAGE = "You do not have permission to perform this action."
+    DEFAULT_ERROR_MESSAGE = policy.DENIED
 
-    def __init__(self, *, message: str | None = None) -> None:
-        # Errors are raised (or turned into OperationInfo), never silently nulled.
+    def __init__(self, roles: frozenset[Role] = frozenset(), *, message: str | None = None) -> None:
+        self.roles = roles
+        # Errors are raised, never silently nulled.
         super().__init__(message=message, use_directives=False, fail_silently=False)
 
     @django_resolver(qs_hook=None)
@@ -40,45 +40,18 @@ class HasRole(DjangoPermissionExtension):
     ) -> Any:
         if user is None or not user.is_authenticated or not user.is_active:
             raise _NotSignedIn
-        if self.roles and not user.has_role(*self.roles):
+        if self.roles and not policy.allows(user, self.roles):
             raise DjangoNoPermission
         return resolver()
 
     def handle_no_permission(self, exception: BaseException, *, info: Info) -> Any:
-        signed_out = isinstance(exception, _NotSignedIn)
-        message = "You must be signed in." if signed_out else self.message
-        if _allows_operation_info(info):
-            return OperationInfo(
-                messages=[OperationMessage(kind=OperationMessage.Kind.PERMISSION, message=message)]
-            )
-        raise (Unauthenticated if signed_out else Forbidden)(message)
-
-
-def _allows_operation_info(info: Info) -> bool:
-    return_type = info.return_type
-    if isinstance(return_type, StrawberryOptional):
-        return_type = return_type.of_type
-    return isinstance(return_type, StrawberryUnion) and any(
-        isinstance(t, type) and issubclass(t, OperationInfo) for t in return_type.types
-    )
+        if isinstance(exception, _NotSignedIn):
+            raise Unauthenticated("You must be signed in.")
+        raise Forbidden(self.message)
 
 
 class IsAuthenticated(HasRole):
     """Any signed-in user (every role, CUSTOMER included)."""
-
-
-class IsManager(HasRole):
-    """MANAGER, or ADMIN (who may do all a manager may)."""
-
-    roles = frozenset({Role.MANAGER, Role.ADMIN})
-
-
-class IsDeliveryCrew(HasRole):
-    roles = frozenset({Role.DELIVERY_CREW})
-
-
-class IsAdmin(HasRole):
-    roles = frozenset({Role.ADMIN})
 
 
 def current_user(info: Info) -> User:

@@ -6,10 +6,11 @@ from strawberry.types import Info
 from core.errors import RateLimited
 from core.ids import pk_from_global_id
 from core.pagination import CappedListConnection
+from graphql_runtime.errors import argument_names
 
-from . import services
+from . import policy, services
 from .models import Role
-from .permissions import IsManager, current_user
+from .permissions import HasRole, current_user
 from .types import (
     RegisterInput,
     RevokePayload,
@@ -23,13 +24,17 @@ from .types import (
 @strawberry.type
 class Query:
     users: CappedListConnection[UserType] = strawberry_django.connection(
-        filters=UserFilter, extensions=[IsManager()], description="MANAGER, ADMIN."
+        filters=UserFilter, extensions=[HasRole(policy.LIST_USERS)], description="MANAGER, ADMIN."
     )
 
     @strawberry_django.field(description="The signed-in user; null when anonymous.")
     def me(self, info: Info) -> UserType | None:
         user = info.context.request.user
         return user if user.is_authenticated else None
+
+
+# The user whose roles change is the argument `userId`.
+USER_ARGUMENT = argument_names(user="userId")
 
 
 @strawberry.type
@@ -81,20 +86,30 @@ class Mutation:
         services.revoke_refresh_token(refresh_token)
         return RevokePayload(revoked=True)
 
-    @strawberry_django.mutation(extensions=[IsManager()], description="MANAGER, ADMIN.")
+    @strawberry_django.mutation(
+        extensions=[HasRole(policy.MANAGE_ROLES)],
+        metadata=USER_ARGUMENT,
+        description="MANAGER, ADMIN.",
+    )
     def set_manager(self, info: Info, user_id: relay.GlobalID) -> UserType:
         return services.grant_role(current_user(info), _user_pk(user_id), Role.MANAGER)
 
-    @strawberry_django.mutation(extensions=[IsManager()], description="MANAGER, ADMIN.")
+    @strawberry_django.mutation(
+        extensions=[HasRole(policy.MANAGE_ROLES)],
+        metadata=USER_ARGUMENT,
+        description="MANAGER, ADMIN.",
+    )
     def set_delivery_crew(self, info: Info, user_id: relay.GlobalID) -> UserType:
         return services.grant_role(current_user(info), _user_pk(user_id), Role.DELIVERY_CREW)
 
     @strawberry_django.mutation(
-        extensions=[IsManager()], description="MANAGER, ADMIN. ADMIN cannot be removed here."
+        extensions=[HasRole(policy.MANAGE_ROLES)],
+        metadata=USER_ARGUMENT,
+        description="MANAGER, ADMIN. ADMIN cannot be removed here.",
     )
     def remove_role(self, info: Info, user_id: relay.GlobalID, role: Role) -> UserType:
         return services.remove_role(current_user(info), _user_pk(user_id), role)
 
 
 def _user_pk(user_id: relay.GlobalID) -> int:
-    return pk_from_global_id(user_id, "User", field="userId")
+    return pk_from_global_id(user_id, "User")

@@ -6,19 +6,15 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Unauthenticated
-from core.ids import not_found
+from core.errors import Invalid, NotFound, Unauthenticated
 
-from . import limits, tokens, usernames
+from . import limits, policy, tokens, usernames
 from .models import RefreshToken, Role, User, role_group
-
-# Roles the API may grant and remove. ADMIN is managed only by superusers, in Django admin.
-API_MANAGED_ROLES = (Role.MANAGER, Role.DELIVERY_CREW)
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ def register_user(
     last_name: str = "",
     client_address: str = "",
 ) -> User:
-    """Create a CUSTOMER account. Raises ValidationError naming each bad field, RateLimited
+    """Create a CUSTOMER account. Raises Invalid naming each bad field, RateLimited
     past `REGISTRATIONS_PER_ADDRESS` calls from the address (an answer says whether a
     username is taken: not at unlimited speed)."""
     if client_address:
@@ -74,14 +70,14 @@ def register_user(
     except ValidationError as e:
         errors["password"] = e.messages
     if errors:
-        raise ValidationError(errors)
+        raise Invalid.of_fields(errors)
 
     user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError:  # a concurrent registration took the name first
-        raise ValidationError({"username": ["A user with that username already exists."]}) from None
+        raise Invalid.on("username", "A user with that username already exists.") from None
     return user
 
 
@@ -182,11 +178,6 @@ def _issue_token_pair(user: User, family: Any = None) -> TokenPair:
     return TokenPair(access, payload, raw, expires_at, user)
 
 
-def require_role(actor: User, *roles: Role) -> None:
-    if not actor.is_authenticated or not actor.has_role(*roles):
-        raise PermissionDenied("You do not have permission to perform this action.")
-
-
 def grant_role(actor: User, user_id: int, role: Role) -> User:
     """MANAGER, ADMIN: add MANAGER or DELIVERY_CREW to a user. Granting it twice is harmless."""
     user = _role_change(actor, user_id, role)
@@ -202,11 +193,11 @@ def remove_role(actor: User, user_id: int, role: Role) -> User:
 
 
 def _role_change(actor: User, user_id: int, role: Role) -> User:
-    require_role(actor, Role.MANAGER, Role.ADMIN)
-    if role not in API_MANAGED_ROLES:
-        allowed = " and ".join(r.name for r in API_MANAGED_ROLES)
-        raise ValidationError({"role": f"Only {allowed} can be changed through the API."})
+    policy.require(actor, policy.MANAGE_ROLES)
+    if role not in policy.API_MANAGED_ROLES:
+        allowed = " and ".join(r.name for r in policy.API_MANAGED_ROLES)
+        raise Invalid.on("role", f"Only {allowed} can be changed through the API.")
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        raise not_found("User", field="userId")
+        raise NotFound("User")
     return user

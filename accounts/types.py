@@ -9,10 +9,8 @@ from strawberry.types import Info
 
 from graphql_runtime.cost import most_items
 
-from . import services
-from .models import GROUP_ROLES, Role, User
-
-GROUP_NAMES = [role.value for role in GROUP_ROLES]
+from . import policy, services
+from .models import GROUP_NAMES, Role, User
 
 strawberry.enum(Role, description="What a user may do; a user may hold several roles.")
 
@@ -28,7 +26,7 @@ class UserType(relay.Node):
     def email(self, root: User, info: Info) -> str | None:
         viewer = info.context.request.user
         if viewer.is_authenticated and (
-            viewer.pk == root.pk or viewer.has_role(Role.MANAGER, Role.ADMIN)
+            viewer.pk == root.pk or policy.allows(viewer, policy.SEE_EMAILS)
         ):
             return root.email
         return None

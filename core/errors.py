@@ -1,52 +1,57 @@
-"""GraphQL errors the API raises on purpose, each with a stable `extensions.code`.
+"""The errors the API raises on purpose: domain errors, each with a stable `code`.
 
-Anything else a resolver raises is an unexpected fault and is masked for clients
-(see `foodgraph.schema`).
+They carry no GraphQL: services and the permission extensions raise them, and
+`graphql_runtime/errors.py` alone turns them into GraphQL errors (`extensions.code`) or, in a
+mutation whose result may be an `OperationInfo`, into its messages. Anything else a resolver
+raises is an unexpected fault and is masked for clients (`graphql_runtime/schema.py`).
 """
 
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import InterfaceError, OperationalError
-from graphql import GraphQLError
 
 
-class ApiError(GraphQLError):
+class DomainError(Exception):
     code: ClassVar[str] = "BAD_REQUEST"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, extensions={"code": self.code})
+        super().__init__(message)
+        self.message = message
 
 
-class Unauthenticated(ApiError):
+class Unauthenticated(DomainError):
     """No credentials, or credentials that are bad, expired or revoked."""
 
     code = "UNAUTHENTICATED"
 
 
-class Forbidden(ApiError):
-    """Signed in, but the caller's role does not allow this."""
+class Forbidden(DomainError):
+    """Signed in, but the caller's role (or relation to the object) does not allow this."""
 
     code = "FORBIDDEN"
 
 
-class BadUserInput(ApiError):
+class BadUserInput(DomainError):
     """An argument outside what the field accepts (e.g. a page size over the cap)."""
 
     code = "BAD_USER_INPUT"
 
 
-class RateLimited(ApiError):
-    """Too many failed attempts; `extensions.retryAfter` says in how many seconds to retry."""
+class RateLimited(DomainError):
+    """Too many attempts; `retry_after` says in how many seconds to retry."""
 
     code = "RATE_LIMITED"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.extensions = {**(self.extensions or {}), "retryAfter": retry_after}
 
 
-class ServiceUnavailable(ApiError):
+class ServiceUnavailable(DomainError):
     """The database cannot serve the request right now (down, restarting, lock timeout).
 
     Transient by nature: the same request may succeed when retried a little later.
@@ -57,6 +62,62 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str = default_message) -> None:
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: on a model field, or on the input as a whole (None)."""
+
+    message: str
+    field: str | None = None
+    code: str | None = None
+
+
+class Invalid(DomainError):
+    """Input that a business rule refuses, as one or more problems keyed by model field names.
+
+    Nothing has been written when it is raised.
+    """
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(problem.message for problem in self.problems))
+
+    @classmethod
+    def on(cls, field: str | None, message: str, *, code: str | None = None) -> "Invalid":
+        return cls([Problem(message, field, code)])
+
+    @classmethod
+    def of_fields(cls, messages: Mapping[str, Iterable[str]]) -> "Invalid":
+        """Each field's messages, in order, as Django's `ValidationError.message_dict` has them
+        (its NON_FIELD_ERRORS key is the input as a whole)."""
+        return cls(
+            Problem(m, None if field == NON_FIELD_ERRORS else field)
+            for field, ms in messages.items()
+            for m in ms
+        )
+
+    def fields(self) -> dict[str | None, list[str]]:
+        """field -> its messages (None: the input as a whole)."""
+        by_field: dict[str | None, list[str]] = {}
+        for problem in self.problems:
+            by_field.setdefault(problem.field, []).append(problem.message)
+        return by_field
+
+
+class NotFound(Invalid):
+    """No such object, or one the caller may not see: the API says the same of both.
+
+    Keyed by the model's name in snake case (`MenuItem` -> `menu_item`), as a field that
+    refers to it would be named, unless `field` names the field that refers to it.
+    """
+
+    def __init__(self, model_name: str, *, field: str | None = None) -> None:
+        words = re.sub(r"(?<!^)(?=[A-Z])", " ", model_name).lower()
+        field = field or words.replace(" ", "_")
+        super().__init__([Problem(f"{words.capitalize()} not found.", field, "not_found")])
 
 
 # Django's errors for a database that cannot answer: OperationalError for a refused

@@ -1,17 +1,20 @@
 """Opaque Relay IDs in arguments: decode them to primary keys of the expected type."""
 
-from django.core.exceptions import ValidationError
 from strawberry import relay
 
+from core.errors import NotFound
 
-def pk_from_global_id(global_id: relay.GlobalID, type_name: str, *, field: str) -> int:
-    """The primary key a global ID names; a "not found" ValidationError on `field` otherwise.
+
+def pk_from_global_id(
+    global_id: relay.GlobalID, type_name: str, *, field: str | None = None
+) -> int:
+    """The primary key a global ID names; NotFound otherwise (keyed as `NotFound` keys it).
 
     An ID of another type, or one that is not a number, is "not found" like a missing row.
     """
     pk = pk_or_none(global_id, type_name)
     if pk is None:
-        raise not_found(type_name, field=field)
+        raise NotFound(type_name, field=field)
     return pk
 
 
@@ -20,10 +23,3 @@ def pk_or_none(global_id: relay.GlobalID, type_name: str) -> int | None:
     if global_id.type_name == type_name and global_id.node_id.isdigit():
         return int(global_id.node_id)
     return None
-
-
-def not_found(type_name: str, *, field: str) -> ValidationError:
-    readable = "".join(f" {c.lower()}" if c.isupper() else c for c in type_name).strip()
-    return ValidationError(
-        {field: ValidationError(f"{readable.capitalize()} not found.", code="not_found")}
-    )

@@ -10,7 +10,6 @@ attribute take the fast path of `graphql_runtime.execution` (`GRAPHQL_FAST_EXECU
 """
 
 import logging
-import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -31,6 +30,7 @@ from graphql import (
 )
 from graphql.validation import ValidationContext, ValidationRule
 from strawberry import Schema
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -46,8 +46,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from core.errors import DATABASE_OUTAGES, ServiceUnavailable
+from core.errors import DATABASE_OUTAGES, DomainError, ServiceUnavailable
 from graphql_runtime.cost import CostLimit, list_fields_without_a_size
+from graphql_runtime.errors import EXCEPTION_HANDLERS, extensions_for
 from graphql_runtime.execution import DirectExecutionContext
 
 logger = logging.getLogger("core.errors")
@@ -55,20 +56,16 @@ logger = logging.getLogger("core.errors")
 INTERNAL_ERROR_MESSAGE = "Internal server error."
 # A document over one of the limits: tokens, depth, aliases, fields.
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-# graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded.
+# graphql-core's parser stops with this when MaxTokensLimiter's count is exceeded. Words, not
+# a type: the parser raises the GraphQLSyntaxError of any other syntax error.
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
-# How graphql-core words a result that does not fit the schema: a null in a non-null field, an
-# object of another type, a value that its scalar or enum cannot represent (in an error with a
-# path; the same words about an argument or a variable come without one).
-SCHEMA_BREAKS = re.compile(
-    r"Cannot return null for non-nullable field|Expected value of type"
-    r"|(Enum '[^']*'|Int|Float|String|Boolean|ID) cannot represent "
-)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Errors raised on purpose are GraphQLErrors; anything else is a fault to hide."""
-    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+    """Domain errors and GraphQL's own are raised on purpose; anything else is a fault to hide."""
+    return error.original_error is not None and not isinstance(
+        error.original_error, GraphQLError | DomainError
+    )
 
 
 def request_id_of(execution_context: ExecutionContext | None) -> str | None:
@@ -86,7 +83,8 @@ class FoodgraphSchema(Schema):
 
     def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
         self.hide_suggestions = hide_suggestions
-        super().__init__(*args, **kwargs)
+        # Domain errors in mutations that may answer OperationInfo (graphql_runtime/errors.py).
+        super().__init__(*args, exception_handlers=EXCEPTION_HANDLERS, **kwargs)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         return await sync_to_async(self.execute_sync)(*args, **kwargs)
@@ -102,6 +100,9 @@ class FoodgraphSchema(Schema):
                     request_id_of(execution_context),
                     exc_info=error.original_error,
                 )
+                continue
+            if isinstance(error.original_error, DomainError):
+                error.extensions = extensions_for(error.original_error)
                 continue
             if self.hide_suggestions and " Did you mean " in error.message:
                 # Suggestions name fields, arguments, types and enum values: introspection
@@ -123,16 +124,22 @@ class FoodgraphSchema(Schema):
 
 
 def _code_for(error: GraphQLError) -> str:
+    """The code of an error that GraphQL raised, not we (ours carry theirs)."""
+    if isinstance(error.original_error, StrawberryInputCoercionError):
+        # Strawberry could not take a client's value: an argument (a malformed ID, while
+        # executing) or a variable.
+        return "BAD_USER_INPUT"
     if error.path:
-        # Raised by graphql-core while executing, not by us: either the server broke its own
-        # schema (a null in a non-null field, an object of the wrong type), or an argument
-        # failed its scalar's parsing (a malformed ID).
-        broke_schema = SCHEMA_BREAKS.match(error.message) is not None
-        return "INTERNAL_SERVER_ERROR" if broke_schema else "BAD_USER_INPUT"
+        # Raised by graphql-core while completing a field's value: the server broke its own
+        # schema (an object of the wrong type, a value its enum or scalar cannot represent).
+        return "INTERNAL_SERVER_ERROR"
     syntax_error = isinstance(error.original_error or error, GraphQLSyntaxError)
     if syntax_error:
         return QUERY_TOO_COMPLEX if TOKEN_LIMIT_MESSAGE in error.message else "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):
+        # graphql-core's own refusals of variable values (a null for a non-null type, a
+        # missing one) are plain GraphQLErrors, like its validation errors: only the words
+        # say which phase spoke.
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
 

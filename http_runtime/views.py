@@ -101,7 +101,7 @@ class GraphQLView(AsyncGraphQLView):
             request.user = await self.authenticate(request.headers.get("Authorization", ""))
         except Unauthenticated as error:
             # A bad token is an error, never a silent downgrade to anonymous.
-            response = JsonResponse({"data": None, "errors": [error.formatted]}, status=401)
+            response = request_error(401, error.message, error.code)
             response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return response
         except DATABASE_OUTAGES as error:

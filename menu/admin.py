@@ -3,9 +3,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+
+from core.errors import Invalid
 
 from . import services
 from .models import Category, MenuItem
@@ -19,8 +21,9 @@ def apply_service_rules(form: forms.ModelForm, clean: Callable[[Any], None]) -> 
     """
     try:
         clean(form.instance)
-    except ValidationError as error:
-        fresh = {f: m for f, m in error.message_dict.items() if f not in form._errors}
+    except Invalid as error:
+        by_field = {field or NON_FIELD_ERRORS: m for field, m in error.fields().items()}
+        fresh = {f: m for f, m in by_field.items() if f not in form._errors}
         if fresh:
             form._update_errors(ValidationError(fresh))
 

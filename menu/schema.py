@@ -5,9 +5,11 @@ import strawberry_django
 from django.db.models import Model, QuerySet
 from strawberry import relay
 
-from accounts.permissions import IsManager
+from accounts import policy
+from accounts.permissions import HasRole
 from core.ids import pk_from_global_id, pk_or_none
 from graphql_runtime.cost import most_items
+from graphql_runtime.errors import argument_names
 
 from . import services
 from .models import Category, MenuItem
@@ -64,51 +66,58 @@ def by_global_id(queryset: QuerySet[M], global_id: relay.GlobalID) -> QuerySet[M
     return queryset.none() if pk is None else queryset.filter(pk=pk)
 
 
+# The category or menu item a mutation changes is its argument `id` (or `input.id`).
+CATEGORY_ID = argument_names(category="id")
+MENU_ITEM_ID = argument_names(menu_item="id")
+
+
 @strawberry.type
 class Mutation:
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.MANAGE_MENU)])
     def create_category(self, input: CreateCategoryInput) -> CategoryType:
         return services.create_category(title=input.title, slug=input.slug)  # type: ignore[return-value]
 
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.MANAGE_MENU)], metadata=CATEGORY_ID)
     def update_category(self, input: UpdateCategoryInput) -> CategoryType:
         return services.update_category(  # type: ignore[return-value]
-            pk_from_global_id(input.id, "Category", field="id"), title=input.title, slug=input.slug
+            pk_from_global_id(input.id, "Category"), title=input.title, slug=input.slug
         )
 
     @strawberry_django.mutation(
-        extensions=[IsManager()], description="Refused while the category has menu items."
+        extensions=[HasRole(policy.MANAGE_MENU)],
+        metadata=CATEGORY_ID,
+        description="Refused while the category has menu items.",
     )
     def delete_category(self, id: relay.GlobalID) -> CategoryType:
-        return services.delete_category(pk_from_global_id(id, "Category", field="id"))  # type: ignore[return-value]
+        return services.delete_category(pk_from_global_id(id, "Category"))  # type: ignore[return-value]
 
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.MANAGE_MENU)])
     def create_menu_item(self, input: CreateMenuItemInput) -> MenuItemType:
         return services.create_menu_item(  # type: ignore[return-value]
             title=input.title,
             price=input.price,
-            category_pk=pk_from_global_id(input.category, "Category", field="category"),
+            category_pk=pk_from_global_id(input.category, "Category"),
             description=input.description,
             featured=input.featured,
             available=input.available,
         )
 
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.MANAGE_MENU)], metadata=MENU_ITEM_ID)
     def update_menu_item(self, input: UpdateMenuItemInput) -> MenuItemType:
         return services.update_menu_item(  # type: ignore[return-value]
-            pk_from_global_id(input.id, "MenuItem", field="id"),
+            pk_from_global_id(input.id, "MenuItem"),
             title=input.title,
             price=input.price,
-            category_pk=input.category
-            and pk_from_global_id(input.category, "Category", field="category"),
+            category_pk=input.category and pk_from_global_id(input.category, "Category"),
             description=input.description,
             featured=input.featured,
             available=input.available,
         )
 
     @strawberry_django.mutation(
-        extensions=[IsManager()],
+        extensions=[HasRole(policy.MANAGE_MENU)],
+        metadata=MENU_ITEM_ID,
         description="Removes the item from every cart; past orders keep their snapshot.",
     )
     def delete_menu_item(self, id: relay.GlobalID) -> MenuItemType:
-        return services.delete_menu_item(pk_from_global_id(id, "MenuItem", field="id"))  # type: ignore[return-value]
+        return services.delete_menu_item(pk_from_global_id(id, "MenuItem"))  # type: ignore[return-value]

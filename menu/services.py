@@ -1,7 +1,7 @@
 """Menu rules: validation and writes for categories and menu items.
 
 The GraphQL mutations and the Django admin both go through these functions, so a manager
-meets the same rules in either. Every refusal is a ValidationError naming its field, raised
+meets the same rules in either. Every refusal is an `Invalid` naming its model field, raised
 before anything is written.
 """
 
@@ -13,15 +13,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model, ProtectedError, QuerySet
 from django.utils.text import slugify
 
-from core.ids import not_found
+from core.errors import Invalid, NotFound, Problem
+from core.money import CENT
 
 from .models import Category, MenuItem
 
-CENT = Decimal("0.01")
 PRICE_LIMIT = Decimal("10000")
 FALLBACK_SLUG = "category"  # for titles slugify() leaves nothing of, e.g. only emoji
 
-Errors = dict[str, list[str | ValidationError]]
+# Field -> its problems, in the order the fields were refused.
+Errors = dict[str, list[Problem]]
 M = TypeVar("M", bound=Model)
 
 
@@ -29,7 +30,7 @@ M = TypeVar("M", bound=Model)
 
 
 def clean_category(category: Category) -> None:
-    """Normalize `category` in place and check it; raises ValidationError naming each field.
+    """Normalize `category` in place and check it; raises Invalid naming each field.
 
     A blank slug is derived from the title, made unique with a numeric suffix.
     """
@@ -37,14 +38,15 @@ def clean_category(category: Category) -> None:
     category.slug = category.slug.strip().lower()
     errors: Errors = {}
     if not category.title:
-        errors["title"] = ["Title cannot be blank."]
+        errors["title"] = [Problem("Title cannot be blank.", "title")]
     elif not category.slug:
         category.slug = _unique_slug(category.title, exclude_pk=category.pk)
     if category.slug and _slug_taken(category.slug, exclude_pk=category.pk):
-        errors["slug"] = [f"A category with the slug {category.slug!r} already exists."]
+        message = f"A category with the slug {category.slug!r} already exists."
+        errors["slug"] = [Problem(message, "slug")]
     _merge_model_errors(category, errors)
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(problem for problems in errors.values() for problem in problems)
 
 
 def save_category(category: Category) -> Category:
@@ -53,8 +55,8 @@ def save_category(category: Category) -> Category:
         with transaction.atomic():
             category.save()
     except IntegrityError:  # a concurrent write took the slug between the check and the save
-        raise ValidationError(
-            {"slug": [f"A category with the slug {category.slug!r} already exists."]}
+        raise Invalid.on(
+            "slug", f"A category with the slug {category.slug!r} already exists."
         ) from None
     return category
 
@@ -85,13 +87,10 @@ def delete_category(category_pk: int) -> Category:
             category.delete()
         except ProtectedError as error:
             count = len(error.protected_objects)
-            raise ValidationError(
-                {
-                    "id": [
-                        f"Category {category.title!r} still has {count} menu "
-                        f"item{'s' if count != 1 else ''}; delete or move them first."
-                    ]
-                }
+            raise Invalid.on(
+                "category",
+                f"Category {category.title!r} still has {count} menu "
+                f"item{'s' if count != 1 else ''}; delete or move them first.",
             ) from None
     category.pk = pk  # so the answer can still name what was deleted
     return category
@@ -121,21 +120,21 @@ def _slug_taken(slug: str, *, exclude_pk: int | None) -> bool:
 
 
 def clean_menu_item(item: MenuItem) -> None:
-    """Normalize `item` in place and check it; raises ValidationError naming each field."""
+    """Normalize `item` in place and check it; raises Invalid naming each field."""
     item.title = item.title.strip()
     item.description = item.description.strip()
     errors: Errors = {}
     if not item.title:
-        errors["title"] = ["Title cannot be blank."]
+        errors["title"] = [Problem("Title cannot be blank.", "title")]
     try:
         item.price = clean_price(item.price)
-    except ValidationError as error:
-        errors["price"] = error.messages
+    except Invalid as error:
+        errors["price"] = list(error.problems)
     if item.category_id is None or not Category.objects.filter(pk=item.category_id).exists():
-        errors.update(not_found("Category", field="category").error_dict)
+        errors["category"] = list(NotFound("Category").problems)
     _merge_model_errors(item, errors)
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(problem for problems in errors.values() for problem in problems)
 
 
 def clean_price(price: object) -> Decimal:
@@ -145,13 +144,13 @@ def clean_price(price: object) -> Decimal:
     except InvalidOperation:
         price = None
     if price is None or not price.is_finite():
-        raise ValidationError("Price must be a number.")
+        raise Invalid.on("price", "Price must be a number.")
     if price <= 0:
-        raise ValidationError("Price must be greater than 0.")
+        raise Invalid.on("price", "Price must be greater than 0.")
     if price >= PRICE_LIMIT:
-        raise ValidationError(f"Price must be less than {PRICE_LIMIT}.")
+        raise Invalid.on("price", f"Price must be less than {PRICE_LIMIT}.")
     if price != price.quantize(CENT):
-        raise ValidationError("Price can have at most 2 decimal places.")
+        raise Invalid.on("price", "Price can have at most 2 decimal places.")
     return price.quantize(CENT)
 
 
@@ -225,7 +224,7 @@ def delete_menu_item(item_pk: int) -> MenuItem:
 def _get(queryset: QuerySet[M], pk: int) -> M:
     instance = queryset.filter(pk=pk).first()
     if instance is None:
-        raise not_found(queryset.model.__name__, field="id")
+        raise NotFound(queryset.model.__name__)
     return instance
 
 
@@ -233,6 +232,6 @@ def _merge_model_errors(instance: Model, errors: Errors) -> None:
     """Add the model's own checks (lengths, slug format) for fields not already refused."""
     try:
         instance.full_clean(exclude=[*errors, "category"], validate_unique=False)
-    except ValidationError as error:
-        for field, messages in error.message_dict.items():
-            errors.setdefault(field, []).extend(messages)
+    except ValidationError as error:  # Django's model validation, as Django raises it
+        for problem in Invalid.of_fields(error.message_dict).problems:
+            errors.setdefault(problem.field or "", []).append(problem)

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+
+from core.errors import Forbidden, Invalid
 
 from . import services
 from .models import CartItem, Order, OrderItem
@@ -38,9 +39,8 @@ class OrderAdmin(admin.ModelAdmin):
         for order in queryset:
             try:
                 services.cancel_order(request.user, order.pk)
-            except (ValidationError, PermissionDenied) as error:
-                message = "; ".join(getattr(error, "messages", [str(error)]))
-                self.message_user(request, f"Order {order.pk}: {message}", messages.ERROR)
+            except (Invalid, Forbidden) as error:
+                self.message_user(request, f"Order {order.pk}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Order {order.pk} cancelled.", messages.SUCCESS)
 

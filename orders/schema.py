@@ -5,15 +5,21 @@ import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
-from accounts.permissions import IsAuthenticated, IsDeliveryCrew, IsManager, current_user
+from accounts import policy
+from accounts.permissions import HasRole, IsAuthenticated, current_user
 from core.ids import pk_from_global_id, pk_or_none
 from core.pagination import CappedListConnection
+from graphql_runtime.errors import argument_names
 
 from . import services
 from .models import Order
 from .types import CartType, OrderFilter, OrderOrder, OrderType
 
-NodeId = Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")]
+# The model each mutation's errors may name, as its argument.
+MENU_ITEM_ID = argument_names(menu_item="menuItemId")
+CART_ITEM_ID = argument_names(cart_item="itemId")
+ORDER_ID = argument_names(order="orderId")
+ASSIGNMENT = argument_names(order="orderId", delivery_crew="deliveryCrewId")
 
 
 @strawberry.type
@@ -46,19 +52,21 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry_django.mutation(extensions=[IsAuthenticated()])
+    @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=MENU_ITEM_ID)
     def add_to_cart(self, info: Info, menu_item_id: relay.GlobalID, quantity: int = 1) -> CartType:
-        item_pk = pk_from_global_id(menu_item_id, "MenuItem", field="menuItemId")
+        item_pk = pk_from_global_id(menu_item_id, "MenuItem")
         return CartType.from_cart(services.add_to_cart(current_user(info), item_pk, quantity))
 
-    @strawberry_django.mutation(extensions=[IsAuthenticated()], description="0 removes the line.")
+    @strawberry_django.mutation(
+        extensions=[IsAuthenticated()], metadata=CART_ITEM_ID, description="0 removes the line."
+    )
     def update_cart_item(self, info: Info, item_id: relay.GlobalID, quantity: int) -> CartType:
-        line_pk = pk_from_global_id(item_id, "CartItem", field="itemId")
+        line_pk = pk_from_global_id(item_id, "CartItem")
         return CartType.from_cart(services.update_cart_item(current_user(info), line_pk, quantity))
 
-    @strawberry_django.mutation(extensions=[IsAuthenticated()])
+    @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=CART_ITEM_ID)
     def remove_from_cart(self, info: Info, item_id: relay.GlobalID) -> CartType:
-        line_pk = pk_from_global_id(item_id, "CartItem", field="itemId")
+        line_pk = pk_from_global_id(item_id, "CartItem")
         return CartType.from_cart(services.remove_from_cart(current_user(info), line_pk))
 
     @strawberry_django.mutation(extensions=[IsAuthenticated()], handle_django_errors=False)
@@ -72,27 +80,27 @@ class Mutation:
     def create_order_from_cart(self, info: Info) -> OrderType:
         return services.create_order_from_cart(current_user(info))
 
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.ASSIGN_ORDERS)], metadata=ASSIGNMENT)
     def assign_order(
         self, info: Info, order_id: relay.GlobalID, delivery_crew_id: relay.GlobalID
     ) -> OrderType:
         return services.assign_order(
             current_user(info),
-            pk_from_global_id(order_id, "Order", field="orderId"),
-            pk_from_global_id(delivery_crew_id, "User", field="deliveryCrewId"),
+            pk_from_global_id(order_id, "Order"),
+            pk_from_global_id(delivery_crew_id, "User", field="delivery_crew"),
         )
 
-    @strawberry_django.mutation(extensions=[IsDeliveryCrew()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.DELIVER_ORDERS)], metadata=ORDER_ID)
     def mark_delivered(self, info: Info, order_id: relay.GlobalID) -> OrderType:
-        order_pk = pk_from_global_id(order_id, "Order", field="orderId")
+        order_pk = pk_from_global_id(order_id, "Order")
         return services.mark_delivered(current_user(info), order_pk)
 
-    @strawberry_django.mutation(extensions=[IsAuthenticated()])
+    @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=ORDER_ID)
     def cancel_order(self, info: Info, order_id: relay.GlobalID) -> OrderType:
-        order_pk = pk_from_global_id(order_id, "Order", field="orderId")
+        order_pk = pk_from_global_id(order_id, "Order")
         return services.cancel_order(current_user(info), order_pk)
 
-    @strawberry_django.mutation(extensions=[IsManager()])
+    @strawberry_django.mutation(extensions=[HasRole(policy.DELETE_ORDERS)], metadata=ORDER_ID)
     def delete_order(self, info: Info, order_id: relay.GlobalID) -> OrderType:
-        order_pk = pk_from_global_id(order_id, "Order", field="orderId")
+        order_pk = pk_from_global_id(order_id, "Order")
         return services.delete_order(current_user(info), order_pk)

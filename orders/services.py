@@ -6,14 +6,14 @@ Resolvers and the admin call these functions; each write is one transaction.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from accounts.models import Role, User
-from accounts.services import require_role
-from core.ids import not_found
+from accounts import policy
+from accounts.models import User
+from core.errors import Forbidden, Invalid, NotFound
+from core.money import CENT
 from menu.models import MenuItem
 
 from .models import CartItem, Order, OrderItem
@@ -22,7 +22,6 @@ MAX_LINE_QUANTITY = 99
 # Different items in one cart, and so lines in one order: the cost limit counts these lists at
 # this size (graphql_runtime/cost.py).
 MOST_CART_LINES = 50
-CENT = Decimal("0.01")
 
 Status = Order.Status
 
@@ -61,17 +60,17 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
     _check_quantity(quantity, allowed_min=1)
     item = MenuItem.objects.filter(pk=menu_item_id).first()
     if item is None:
-        raise not_found("MenuItem", field="menuItemId")
+        raise NotFound("MenuItem")
     if not item.available:
-        raise ValidationError({"menuItemId": f"{item.title} is not available right now."})
+        raise Invalid.on("menu_item", f"{item.title} is not available right now.")
     with transaction.atomic():
         _lock_cart(user)
         line = CartItem.objects.filter(user=user, menu_item=item).first()
         if line is None:
             CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
         elif line.quantity + quantity > MAX_LINE_QUANTITY:
-            raise ValidationError(
-                {"quantity": f"A cart holds at most {MAX_LINE_QUANTITY} of {item.title}."}
+            raise Invalid.on(
+                "quantity", f"A cart holds at most {MAX_LINE_QUANTITY} of {item.title}."
             )
         else:
             CartItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
@@ -79,8 +78,8 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
         if line is None and len(cart.items) > MOST_CART_LINES:
             # Checked on the cart read back, not by a count first: no query more. Raising
             # rolls the new line back.
-            raise ValidationError(
-                {"menuItemId": f"A cart holds at most {MOST_CART_LINES} different items."}
+            raise Invalid.on(
+                "menu_item", f"A cart holds at most {MOST_CART_LINES} different items."
             )
         return cart
 
@@ -126,14 +125,14 @@ def clear_cart(user: User) -> Cart:
 def _own_line(user: User, cart_item_id: int) -> CartItem:
     line = CartItem.objects.filter(pk=cart_item_id, user=user).first()
     if line is None:  # someone else's line is as absent as a missing one
-        raise not_found("CartItem", field="itemId")
+        raise NotFound("CartItem")
     return line
 
 
 def _check_quantity(quantity: int, *, allowed_min: int) -> None:
     if not allowed_min <= quantity <= MAX_LINE_QUANTITY:
-        raise ValidationError(
-            {"quantity": f"Quantity must be between {allowed_min} and {MAX_LINE_QUANTITY}."}
+        raise Invalid.on(
+            "quantity", f"Quantity must be between {allowed_min} and {MAX_LINE_QUANTITY}."
         )
 
 
@@ -145,9 +144,9 @@ def visible_orders(user: User, orders: QuerySet[Order] | None = None) -> QuerySe
     orders = Order.objects.all() if orders is None else orders
     if not user.is_authenticated or not user.is_active:
         return orders.none()
-    if user.has_role(Role.MANAGER, Role.ADMIN):
+    if policy.allows(user, policy.SEE_ALL_ORDERS):
         return orders
-    if user.has_role(Role.DELIVERY_CREW):
+    if policy.allows(user, policy.DELIVER_ORDERS):
         return orders.filter(delivery_crew=user)
     return orders.filter(customer=user)
 
@@ -166,15 +165,17 @@ def create_order_from_cart(user: User) -> Order:
         # it scans, so two checkouts each waited for the other's lines.
         lines = list(CartItem.objects.filter(user=user).select_related("menu_item").order_by("id"))
         if not lines:
-            raise ValidationError("Your cart is empty.", code="empty_cart")
+            raise Invalid.on(None, "Your cart is empty.", code="empty_cart")
         if len(lines) > MOST_CART_LINES:  # written around the API (the admin)
-            raise ValidationError(
+            raise Invalid.on(
+                None,
                 f"A cart holds at most {MOST_CART_LINES} different items: remove some.",
                 code="too_many_lines",
             )
         unavailable = [line.menu_item.title for line in lines if not line.menu_item.available]
         if unavailable:
-            raise ValidationError(
+            raise Invalid.on(
+                None,
                 f"No longer available: {', '.join(unavailable)}. Remove them from your cart.",
                 code="unavailable",
             )
@@ -198,12 +199,12 @@ def create_order_from_cart(user: User) -> Order:
 
 def assign_order(actor: User, order_id: int, crew_id: int) -> Order:
     """MANAGER, ADMIN: give a PENDING or ASSIGNED order to a member of the delivery crew."""
-    require_role(actor, Role.MANAGER, Role.ADMIN)
+    policy.require(actor, policy.ASSIGN_ORDERS)
     crew = User.objects.filter(pk=crew_id, is_active=True).first()
     if crew is None:
-        raise not_found("User", field="deliveryCrewId")
-    if not crew.has_role(Role.DELIVERY_CREW):
-        raise ValidationError({"deliveryCrewId": f"{crew.username} is not in the delivery crew."})
+        raise NotFound("User", field="delivery_crew")
+    if not policy.allows(crew, policy.DELIVER_ORDERS):
+        raise Invalid.on("delivery_crew", f"{crew.username} is not in the delivery crew.")
     with transaction.atomic():
         order = _locked_order(actor, order_id)
         _move(order, Status.ASSIGNED, delivery_crew=crew)
@@ -215,7 +216,7 @@ def mark_delivered(actor: User, order_id: int) -> Order:
     with transaction.atomic():
         order = _locked_order(actor, order_id)
         if order.delivery_crew_id != actor.pk:
-            raise PermissionDenied("Only the assigned delivery crew member can deliver it.")
+            raise Forbidden("Only the assigned delivery crew member can deliver it.")
         _move(order, Status.DELIVERED, delivered_at=timezone.now())
     return order
 
@@ -224,22 +225,22 @@ def cancel_order(actor: User, order_id: int) -> Order:
     """Its customer while PENDING; MANAGER or ADMIN while not DELIVERED."""
     with transaction.atomic():
         order = _locked_order(actor, order_id)
-        if actor.has_role(Role.MANAGER, Role.ADMIN):
+        if policy.allows(actor, policy.CANCEL_ANY_ORDER):
             pass
         elif order.customer_id == actor.pk:
             if order.status != Status.PENDING:
-                raise ValidationError(
-                    "You can only cancel an order while it is pending.", code="not_pending"
+                raise Invalid.on(
+                    None, "You can only cancel an order while it is pending.", code="not_pending"
                 )
         else:
-            raise PermissionDenied("You cannot cancel this order.")
+            raise Forbidden("You cannot cancel this order.")
         _move(order, Status.CANCELLED)
     return order
 
 
 def delete_order(actor: User, order_id: int) -> Order:
     """MANAGER, ADMIN. Returns the deleted order with its items, as it was."""
-    require_role(actor, Role.MANAGER, Role.ADMIN)
+    policy.require(actor, policy.DELETE_ORDERS)
     with transaction.atomic():
         order = _locked_order(actor, order_id)
         items = list(order.items.all())
@@ -253,14 +254,15 @@ def delete_order(actor: User, order_id: int) -> Order:
 def _locked_order(actor: User, order_id: int) -> Order:
     order = visible_orders(actor).select_for_update().filter(pk=order_id).first()
     if order is None:  # absent, or not the actor's to see: the same answer
-        raise not_found("Order", field="orderId")
+        raise NotFound("Order")
     return order
 
 
 def _move(order: Order, status: str, **changes: object) -> None:
     """The only way an order's status changes."""
     if status not in TRANSITIONS[order.status]:
-        raise ValidationError(
+        raise Invalid.on(
+            None,
             f"A {order.get_status_display().lower()} order cannot become "
             f"{Status(status).label.lower()}.",
             code="invalid_transition",
