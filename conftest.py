@@ -1,27 +1,22 @@
-"""Test plumbing shared by every app: an HTTP GraphQL client on the real ASGI app, and users.
+"""Fixtures shared by every test: the GraphQL client on the real ASGI app, users, Redis.
+
+Helpers that tests import are in tests/support.py: nothing imports this file.
 
 The suite runs on SQLite by default and on MySQL when DATABASE_URL names one
 (`make test` does both). FOODGRAPH_TEST_MYSQL=required turns an unreachable MySQL into a
 failure instead of a skip.
 """
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
-from strawberry import relay
 
 from accounts.models import Role, User, role_group
-from accounts.tokens import create_access_token
-from tests.support import local_redis_url
-
-PASSWORD = "Str0ng-enough-passw0rd"
+from tests.support import PASSWORD, GraphQLClient, local_redis_url
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,75 +82,6 @@ def _keep_test_connection() -> Iterator[None]:
     for receiver in (close_old_connections, close_broken_connections):
         request_started.connect(receiver)
         request_finished.connect(receiver)
-
-
-def gid(type_name: str, pk: Any) -> str:
-    """The opaque global ID the API gives the object of `type_name` with this key."""
-    return relay.to_base64(type_name, pk)
-
-
-def message_kinds(result: dict) -> list[tuple[str, str | None]]:
-    """(kind, field) of each message of a mutation's OperationInfo answer."""
-    assert result["__typename"] == "OperationInfo", result
-    return [(m["kind"], m["field"]) for m in result["messages"]]
-
-
-def validation_fields(result: dict) -> dict[str, str]:
-    """field -> message of an OperationInfo answer made of validation messages only."""
-    assert result["__typename"] == "OperationInfo", result
-    assert {m["kind"] for m in result["messages"]} == {"VALIDATION"}
-    return {m["field"]: m["message"] for m in result["messages"]}
-
-
-class GraphQLClient:
-    """Sends GraphQL over HTTP to foodgraph's ASGI application."""
-
-    def __init__(self) -> None:
-        from foodgraph.asgi import application
-
-        self.transport = httpx.ASGITransport(app=application)
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            async with httpx.AsyncClient(
-                transport=self.transport, base_url="http://testserver"
-            ) as client:
-                return await client.request(method, url, **kwargs)
-
-        return async_to_sync(send)()
-
-    def post(
-        self,
-        query: str,
-        variables: dict[str, Any] | None = None,
-        *,
-        user: User | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        headers = dict(headers or {})
-        if user is not None:
-            headers["Authorization"] = f"JWT {create_access_token(user)[0]}"
-        body = {"query": query, "variables": variables or {}}
-        return self.request(
-            "POST",
-            "/graphql",
-            content=json.dumps(body),
-            headers={"Content-Type": "application/json", **headers},
-        )
-
-    def execute(
-        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        """The response body of a 200 answer, errors included."""
-        response = self.post(query, variables, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def data(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """The `data` of an answer that must have no errors."""
-        body = self.execute(query, variables, **kwargs)
-        assert "errors" not in body, body["errors"]
-        return body["data"]
 
 
 @pytest.fixture

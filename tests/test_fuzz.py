@@ -24,11 +24,10 @@ from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
 from accounts.tokens import create_access_token
-from conftest import gid
 from menu.demo import load_demo_menu
 from menu.models import Category, MenuItem
 from orders import services as orders
-from tests.test_hardening import LEGITIMATE
+from tests.support import LEGITIMATE, gid
 
 EXAMPLES = int(os.environ.get("FOODGRAPH_FUZZ_EXAMPLES", "60"))
 RANDOM = os.environ.get("FOODGRAPH_FUZZ_RANDOM") == "1"

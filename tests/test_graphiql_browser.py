@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
 from playwright.sync_api import Page, Request, Route, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.support import uvicorn
+from tests.support import GraphQLClient, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -81,10 +80,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def post_graphql(base_url: str, query: str, headers: dict[str, str] | None = None) -> Any:
-    response = httpx.post(f"{base_url}/graphql", json={"query": query}, headers=headers)
-    response.raise_for_status()
-    return response.json()
+def post_graphql(base_url: str, query: str) -> Any:
+    """The answer of the server at `base_url`, sent as any client sends it (no browser)."""
+    with GraphQLClient(urlsplit(base_url).port) as client:
+        return client.execute(query)
 
 
 @pytest.fixture

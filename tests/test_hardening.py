@@ -8,8 +8,6 @@ import os
 import re
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,11 +16,16 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from graphql import get_introspection_query
 
 from core.errors import ServiceUnavailable
 from orders.models import Order
-from tests.support import not_redis, post_graphql, unreachable_database_url, uvicorn
+from tests.support import (
+    LEGITIMATE,
+    GraphQLClient,
+    not_redis,
+    unreachable_database_url,
+    uvicorn,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,43 +55,6 @@ def refused_without_sql(gql, document: str, code: str) -> dict:
     (error,) = body["errors"]
     assert error["extensions"]["code"] == code, error
     return error
-
-
-# Documents a client may legitimately send: the contract's deepest reads, the README's
-# examples, and the introspection queries GraphiQL and code generators send.
-LEGITIMATE = {
-    "introspection (GraphiQL, all options)": get_introspection_query(
-        descriptions=True,
-        specified_by_url=True,
-        directive_is_repeatable=True,
-        schema_description=True,
-        input_value_deprecation=True,
-    ),
-    "README menuItems": """{
-      menuItems(first: 10, filters: {featured: true, maxPrice: "15"}, order: {price: ASC}) {
-        totalCount
-        edges { cursor node { id title price category { title } } }
-        pageInfo { hasNextPage endCursor }
-      }
-    }""",
-    "orders with everything": """{
-      orders(first: 100, order: {createdAt: DESC}) {
-        totalCount
-        edges { cursor node {
-          id status total createdAt deliveredAt
-          customer { id username email firstName lastName roles }
-          deliveryCrew { id username roles }
-          items { id title quantity unitPrice lineTotal
-                  menuItem { id title price category { id slug title } } }
-        } }
-        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      }
-    }""",
-    "cart": "{ cart { total itemCount items { id quantity unitPrice lineTotal "
-    "menuItem { id title price featured available category { id title } } } } }",
-    "categories with items": "{ categories { id slug title menuItems { id title price "
-    "category { id title } } } }",
-}
 
 
 @pytest.mark.parametrize("document", LEGITIMATE.values(), ids=LEGITIMATE.keys())
@@ -313,13 +279,17 @@ def production_server():
 class TestProductionMode:
     def test_introspection_is_refused(self, production_server):
         port, _ = production_server
-        for document in ("{ __schema { types { name } } }", '{ __type(name: "Query") { name } }'):
-            _, _, body = post_graphql(port, document)
-            assert body["data"] is None
-            codes = {error["extensions"]["code"] for error in body["errors"]}
-            assert codes == {"INTROSPECTION_DISABLED"}, body
-        # __typename is not introspection of the schema: clients (Apollo) need it.
-        assert post_graphql(port, "{ __typename }")[2]["data"] == {"__typename": "Query"}
+        with GraphQLClient(port) as client:
+            for document in (
+                "{ __schema { types { name } } }",
+                '{ __type(name: "Query") { name } }',
+            ):
+                body = client.post(document).json()
+                assert body["data"] is None
+                codes = {error["extensions"]["code"] for error in body["errors"]}
+                assert codes == {"INTROSPECTION_DISABLED"}, body
+            # __typename is not introspection of the schema: clients (Apollo) need it.
+            assert client.post("{ __typename }").json()["data"] == {"__typename": "Query"}
 
     @pytest.mark.parametrize(
         ("document", "message"),
@@ -335,29 +305,29 @@ class TestProductionMode:
     )
     def test_no_suggestions(self, production_server, document, message):
         port, _ = production_server
-        _, _, body = post_graphql(port, document)
+        with GraphQLClient(port) as client:
+            body = client.post(document).json()
         assert message in body["errors"][0]["message"]
         assert "Did you mean" not in json.dumps(body)
 
     def test_graphiql_is_off(self, production_server):
         port, _ = production_server
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}
-        )
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=10)
-        assert refused.value.code == 404
+        with GraphQLClient(port) as client:
+            response = client.request("GET", "/graphql", headers={"Accept": "text/html"})
+        assert response.status_code == 404
 
     def test_a_fault_is_masked_for_the_client_and_logged_with_the_request_id(
         self, production_server
     ):
         """The dead database is the fault: masked as an outage, which clients may retry."""
         port, read_log = production_server
-        status, headers, body = post_graphql(
-            port, "{ categories { title } }", headers={"X-Request-ID": "fault-test-1"}
-        )
-        assert status == 200
-        assert headers["x-request-id"] == "fault-test-1"
+        with GraphQLClient(port) as client:
+            response = client.post(
+                "{ categories { title } }", headers={"X-Request-ID": "fault-test-1"}
+            )
+        body = response.json()
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == "fault-test-1"
         assert body["data"] is None
         (error,) = body["errors"]
         assert error["message"] == ServiceUnavailable.default_message
@@ -371,12 +341,13 @@ class TestProductionMode:
         """tokenAuth's failure counters are in the database (accounts/limits.py), not in
         Redis: with the database gone, sign-in is an outage worth retrying, not a fault."""
         port, read_log = production_server
-        status, headers, body = post_graphql(
-            port,
-            'mutation { tokenAuth(username: "carol", password: "x") { token } }',
-            headers={"X-Request-ID": "fault-test-3"},
-        )
-        assert (status, headers["x-request-id"]) == (200, "fault-test-3")
+        with GraphQLClient(port) as client:
+            response = client.post(
+                'mutation { tokenAuth(username: "carol", password: "x") { token } }',
+                headers={"X-Request-ID": "fault-test-3"},
+            )
+        body = response.json()
+        assert (response.status_code, response.headers["x-request-id"]) == (200, "fault-test-3")
         (error,) = body["errors"]
         assert error["message"] == ServiceUnavailable.default_message
         assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "requestId": "fault-test-3"}
@@ -387,15 +358,14 @@ class TestProductionMode:
         port, read_log = production_server
         payload = {"sub": "1", "iat": int(time.time()), "exp": int(time.time()) + 60}
         token = jwt.encode(payload, PRODUCTION_SECRET_KEY, algorithm="HS256")
-        status, headers, body = post_graphql(
-            port,
-            "{ me { id } }",
-            headers={"Authorization": f"JWT {token}", "X-Request-ID": "fault-test-2"},
-        )
-        assert status == 503
-        assert headers["x-request-id"] == "fault-test-2"
-        assert headers["retry-after"]
-        assert body == {
+        with GraphQLClient(port) as client:
+            response = client.post(
+                "{ me { id } }", token=token, headers={"X-Request-ID": "fault-test-2"}
+            )
+        assert response.status_code == 503
+        assert response.headers["x-request-id"] == "fault-test-2"
+        assert response.headers["retry-after"]
+        assert response.json() == {
             "data": None,
             "errors": [
                 {
@@ -410,7 +380,8 @@ class TestProductionMode:
 
     def test_a_made_request_id_is_the_one_reported(self, production_server):
         port, read_log = production_server
-        _, headers, body = post_graphql(port, "{ categories { id } }")
-        request_id = headers["x-request-id"]
-        assert body["errors"][0]["extensions"]["requestId"] == request_id
+        with GraphQLClient(port) as client:
+            response = client.post("{ categories { id } }")
+        request_id = response.headers["x-request-id"]
+        assert response.json()["errors"][0]["extensions"]["requestId"] == request_id
         assert f"(request id {request_id})" in read_log()

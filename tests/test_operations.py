@@ -15,8 +15,8 @@ from django.conf import settings
 from graphql import OperationDefinitionNode, parse, print_ast, separate_operations
 
 from accounts.models import User
-from conftest import PASSWORD, GraphQLClient
 from menu.demo import load_demo_menu
+from tests.support import PASSWORD, GraphQLClient
 
 OPERATIONS_DIR = Path(settings.BASE_DIR) / "clients" / "operations"
 

@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import create_access_token
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
-from conftest import gid
 from core.caching import cache
 from http_runtime import response_cache
 from http_runtime.handlers import close_broken_connections
@@ -25,7 +24,7 @@ from menu import services as menu_services
 from menu.models import Category, MenuItem
 from menu.schema import PUBLIC_QUERY_FIELDS
 from orders.models import Order, OrderItem
-from tests.support import graphql, production_env, uvicorn
+from tests.support import GraphQLClient, gid, production_env, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -171,21 +170,25 @@ def test_workers_sharing_redis_never_serve_a_menu_older_than_a_write(redis_url, 
     """Two server processes, as two workers or pods: a write through one is read at once
     through the other, though both had the old menu cached."""
     env = production_env(REDIS_URL=redis_url, CACHE_KEY_PREFIX=f"test-{uuid.uuid4().hex}")
-    with uvicorn(env) as one, uvicorn(env) as other:
-        for port in (one, other, one, other):
-            assert titles(graphql(port, MENU_PAGE))[0] == "Dish 0"
-        for n, port in enumerate((one, other, one)):
+    with (
+        uvicorn(env) as one_port,
+        uvicorn(env) as other_port,
+        GraphQLClient(one_port) as one,
+        GraphQLClient(other_port) as other,
+    ):
+        for client in (one, other, one, other):
+            assert titles(client.execute(MENU_PAGE))[0] == "Dish 0"
+        for n, client in enumerate((one, other, one)):
             renamed = f"A dish renamed {n}"
-            body = graphql(
-                port,
+            body = client.execute(
                 "mutation($id: ID!, $title: String!) { updateMenuItem(input: "
                 "{id: $id, title: $title}) { ... on MenuItem { title } } }",
                 {"id": gid("MenuItem", menu[0].pk), "title": renamed},
                 token=create_access_token(manager)[0],
             )
             assert body["data"] == {"updateMenuItem": {"title": renamed}}
-            assert titles(graphql(other, MENU_PAGE))[0] == renamed
-            assert titles(graphql(one, MENU_PAGE))[0] == renamed
+            assert titles(other.execute(MENU_PAGE))[0] == renamed
+            assert titles(one.execute(MENU_PAGE))[0] == renamed
 
 
 @pytest.mark.mysql_only
@@ -203,11 +206,11 @@ def test_a_server_keeps_its_database_connection_across_requests(menu):
             )
             return {row[0] for row in cursor.fetchall()}
 
-    with uvicorn(production_env()) as port:
-        graphql(port, MENU_PAGE)
+    with uvicorn(production_env()) as port, GraphQLClient(port) as client:
+        client.execute(MENU_PAGE)
         first = server_connections()
         for _ in range(20):
-            assert titles(graphql(port, MENU_PAGE))
+            assert titles(client.execute(MENU_PAGE))
         assert server_connections() == first
         assert len(first) == 1
 

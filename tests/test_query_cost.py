@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conftest import gid
 from core.caching import cache
 from foodgraph.schema import schema
 from graphql_runtime.cost import list_fields_without_a_size
@@ -23,6 +22,7 @@ from menu.schema import PUBLIC_QUERY_FIELDS
 from menu.types import MENU_ITEMS_PER_CATEGORY, MOST_CATEGORIES
 from orders.models import CartItem
 from orders.services import MOST_CART_LINES
+from tests.support import gid
 
 pytestmark = pytest.mark.django_db
 

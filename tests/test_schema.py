@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from foodgraph.schema import schema
-from tests.support import get, unreachable_database_url, uvicorn
+from tests.support import GraphQLClient, unreachable_database_url, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -85,6 +85,7 @@ def test_uvicorn_serves_probes_and_readyz_says_503_without_a_database():
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECRET_KEY": "test-only-secret-key-for-this-server-process",
     }
-    with uvicorn(env) as port:
-        assert get(port, "/healthz") == (200, "ok")
-        assert get(port, "/readyz") == (503, "database unavailable")
+    with uvicorn(env) as port, GraphQLClient(port) as client:
+        healthz, readyz = client.request("GET", "/healthz"), client.request("GET", "/readyz")
+    assert (healthz.status_code, healthz.text) == (200, "ok")
+    assert (readyz.status_code, readyz.text) == (503, "database unavailable")

@@ -1,8 +1,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from foodgraph.management.commands.seed_demo import DEMO_USERS
 from accounts.models import Role, User
+from foodgraph.management.commands.seed_demo import DEMO_USERS
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import RefreshToken, Role, User
 from accounts.tokens import create_access_token
-from conftest import PASSWORD, validation_fields
+from tests.support import PASSWORD, validation_fields
 
 pytestmark = pytest.mark.django_db
 

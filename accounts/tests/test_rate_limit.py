@@ -7,10 +7,9 @@ import time
 
 import httpx
 import pytest
-from asgiref.sync import async_to_sync
 
 from accounts.models import RefreshToken
-from conftest import PASSWORD
+from tests.support import PASSWORD, GraphQLClient
 
 pytestmark = pytest.mark.django_db
 
@@ -30,17 +29,8 @@ def _small_limits(settings):
 
 def sign_in(gql, username: str, password: str, address: str | None = None) -> httpx.Response:
     body = {"query": TOKEN_AUTH, "variables": {"username": username, "password": password}}
-    if address is None:
-        return gql.request("POST", "/graphql", json=body)
-
-    async def send() -> httpx.Response:
-        from foodgraph.asgi import application
-
-        transport = httpx.ASGITransport(app=application, client=(address, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.post("/graphql", json=body)
-
-    return async_to_sync(send)()
+    client = gql if address is None else GraphQLClient(address=address)
+    return client.request("POST", "/graphql", json=body)
 
 
 def outcome(response: httpx.Response) -> str:

@@ -2,20 +2,24 @@
 setting is read at start-up, through a real uvicorn process)."""
 
 import re
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-from asgiref.sync import async_to_sync
 
 from accounts.models import User
-from conftest import PASSWORD
 from menu.models import Category, MenuItem
-from tests.support import free_port, graphql, production_env, unreachable_database_url, uvicorn
+from tests.support import (
+    PASSWORD,
+    GraphQLClient,
+    ServerProcess,
+    free_port,
+    production_env,
+    unreachable_database_url,
+    uvicorn,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +46,7 @@ def _limits(settings):
 
 
 def post(body: dict, address: str) -> httpx.Response:
-    async def send() -> httpx.Response:
-        from foodgraph.asgi import application
-
-        transport = httpx.ASGITransport(app=application, client=(address, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.post("/graphql", json=body)
-
-    return async_to_sync(send)()
+    return GraphQLClient(address=address).request("POST", "/graphql", json=body)
 
 
 def sign_in(username: str, password: str, address: str = "10.1.0.1") -> str:
@@ -117,30 +114,19 @@ class TestFinding4AdminLogin:
     def admin_logins(self, attempts: list[str], address: str = "10.3.0.1") -> list[int]:
         """POSTs the admin's login form once per password: the status of each answer
         (302 = signed in)."""
-
-        async def send() -> list[int]:
-            from foodgraph.asgi import application
-
-            transport = httpx.ASGITransport(app=application, client=(address, 40000))
-            statuses = []
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://testserver"
-            ) as client:
-                for password in attempts:
-                    page = await client.get("/admin/login/")
-                    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-                    response = await client.post(
-                        "/admin/login/?next=/admin/",
-                        data={
-                            "csrfmiddlewaretoken": token[1],
-                            "username": "root",
-                            "password": password,
-                        },
-                    )
-                    statuses.append(response.status_code)
-            return statuses
-
-        return async_to_sync(send)()
+        # One client for them all: it keeps the CSRF and session cookies, as a browser does.
+        client = GraphQLClient(address=address)
+        statuses = []
+        for password in attempts:
+            page = client.request("GET", "/admin/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            response = client.request(
+                "POST",
+                "/admin/login/?next=/admin/",
+                data={"csrfmiddlewaretoken": token[1], "username": "root", "password": password},
+            )
+            statuses.append(response.status_code)
+        return statuses
 
     def test_wrong_passwords_are_limited_then_even_the_right_one_waits(self, superuser):
         # axes answers the failure that reaches the limit with its lockout page already.
@@ -185,26 +171,21 @@ class TestFinding5TargetedLockout:
 def small_production_redis() -> Iterator[str]:
     """Its own redis-server with production's eviction flags and a 3 MB limit: a URL."""
     port = free_port()
-    server = subprocess.Popen(
+    client = redis.Redis(port=port)
+
+    def answers() -> bool:
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    with ServerProcess(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        ready=answers,
+        startup_seconds=10,
+    ):  # fmt: skip
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.mark.mysql_only
@@ -229,10 +210,11 @@ def test_finding_3_a_cache_flood_does_not_evict_the_login_counters(
         FOODGRAPH_LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS="5",
         FOODGRAPH_LOGIN_FAILURES_PER_USERNAME="5",
     )
-    with uvicorn(env) as port:
+    with uvicorn(env) as port, GraphQLClient(port) as client:
 
         def sign_in_over_http(password: str) -> str:
-            body = graphql(port, TOKEN_AUTH, {"username": "victim3", "password": password})
+            variables = {"username": "victim3", "password": password}
+            body = client.execute(TOKEN_AUTH, variables)
             return "token" if body["data"]["tokenAuth"] else body["errors"][0]["extensions"]["code"]
 
         for _ in range(5):
@@ -243,7 +225,7 @@ def test_finding_3_a_cache_flood_does_not_evict_the_login_counters(
         flood = 0
         while store.info("stats")["evicted_keys"] < 100:
             padding = uuid.uuid4().hex * 8
-            graphql(port, f"{{ categories {{ title menuItems {{ description }} }} }} #{padding}")
+            client.execute(f"{{ categories {{ title menuItems {{ description }} }} }} #{padding}")
             flood += 1
             assert flood < 20000, "Redis never filled"
         assert store.info("memory")["used_memory"] > 2 * 1024 * 1024
@@ -252,8 +234,6 @@ def test_finding_3_a_cache_flood_does_not_evict_the_login_counters(
 
 def test_the_admin_can_be_switched_off():
     env = production_env(DATABASE_URL=unreachable_database_url(), FOODGRAPH_ADMIN="0")
-    with uvicorn(env) as port:
-        from tests.support import get
-
-        assert get(port, "/admin/login/")[0] == 404
-        assert get(port, "/healthz")[0] == 200
+    with uvicorn(env) as port, GraphQLClient(port) as client:
+        assert client.request("GET", "/admin/login/").status_code == 404
+        assert client.request("GET", "/healthz").status_code == 200

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import Role, User
-from conftest import gid, message_kinds
+from tests.support import gid, message_kinds
 
 pytestmark = pytest.mark.django_db
 

@@ -4,21 +4,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gid
 from menu.models import Category, MenuItem
-
-
-def global_id(instance: Category | MenuItem) -> str:
-    """The opaque ID the API gives `instance`."""
-    return gid(type(instance).__name__, instance.pk)
-
-
-def menu_state() -> list[tuple[Any, ...]]:
-    """Every category and item, all fields: equal before and after means nothing changed."""
-    return [
-        *Category.objects.order_by("pk").values_list(),
-        *MenuItem.objects.order_by("pk").values_list(),
-    ]
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Role
-from conftest import validation_fields
 from menu.models import Category, MenuItem
-from menu.tests.conftest import global_id, menu_state
 from orders.models import CartItem, Order, OrderItem
+from tests.support import global_id, menu_state, validation_fields
 
 pytestmark = pytest.mark.django_db
 

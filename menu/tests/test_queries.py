@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from menu.models import Category, MenuItem
-from menu.tests.conftest import global_id
+from tests.support import global_id
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,8 @@ import pytest
 
 from accounts.models import User
 from menu.models import Category, MenuItem
-from orders.models import CartItem, Order, OrderItem
+from orders.models import Order
+from tests.support import place_order
 
 
 @pytest.fixture
@@ -20,22 +21,6 @@ def pizza(category: Category) -> MenuItem:
 @pytest.fixture
 def soup(category: Category) -> MenuItem:
     return MenuItem.objects.create(title="Soup", price=Decimal("4.20"), category=category)
-
-
-def fill_cart(user: User, *lines: tuple[MenuItem, int]) -> None:
-    for item, quantity in lines:
-        CartItem.objects.create(user=user, menu_item=item, quantity=quantity)
-
-
-def place_order(customer: User, *lines: tuple[MenuItem, int], **fields: object) -> Order:
-    order = Order.objects.create(
-        customer=customer, total=sum(item.price * qty for item, qty in lines), **fields
-    )
-    OrderItem.objects.bulk_create(
-        OrderItem(order=order, menu_item=item, title=item.title, unit_price=item.price, quantity=q)
-        for item, q in lines
-    )
-    return order
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 import pytest
 
-from conftest import gid, message_kinds
 from orders.models import CartItem
-
-from .conftest import fill_cart
+from tests.support import fill_cart, gid, message_kinds
 
 pytestmark = pytest.mark.django_db
 

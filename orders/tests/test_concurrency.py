@@ -11,11 +11,9 @@ import pytest
 from django.db import connection
 
 from accounts.models import Role
-from conftest import GraphQLClient, gid
 from menu.models import MenuItem
 from orders.models import CartItem, Order, OrderItem
-
-from .conftest import fill_cart, place_order
+from tests.support import GraphQLClient, fill_cart, gid, place_order
 
 pytestmark = [pytest.mark.mysql_only, pytest.mark.django_db(transaction=True)]
 

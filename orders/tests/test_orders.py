@@ -5,11 +5,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conftest import gid, message_kinds
 from menu.models import MenuItem
 from orders.models import CartItem, Order, OrderItem
-
-from .conftest import fill_cart, place_order
+from tests.support import fill_cart, gid, message_kinds, place_order
 
 pytestmark = pytest.mark.django_db
 
