@@ -17,9 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 from django.conf import settings
 from graphql import OperationDefinitionNode, parse
 from strawberry import relay
@@ -27,8 +25,8 @@ from strawberry import relay
 from foodgraph.schema import schema
 from graphql_runtime.cost import Pricing
 from menu.types import MENU_ITEMS_PER_CATEGORY, MOST_CATEGORIES
-from tests.test_deploy import K8S
-from tests.test_faults import INGRESS_HOST, MariaDBServer, WebServer
+from tests.manifests import INGRESS_HOST, WEB_CONFIG, WEB_CONTAINER
+from tests.support import GraphQLClient, MariaDBServer, WebServer
 
 SECONDS = float(os.environ.get("STRESS_COST_SECONDS", "60"))
 CLIENTS = int(os.environ.get("STRESS_COST_CLIENTS", "8"))
@@ -63,14 +61,10 @@ def cost_of(query: str, variables: dict[str, str]) -> int:
 
 def pod_memory_limit_per_worker() -> int:
     """Bytes: the web container's memory limit over its workers (k8s/web/)."""
-    deployment = yaml.safe_load((K8S / "web/deployment.yaml").read_text())
-    (container,) = [
-        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "web"
-    ]
-    limit = container["resources"]["limits"]["memory"]
+    assert WEB_CONTAINER["name"] == "web"
+    limit = WEB_CONTAINER["resources"]["limits"]["memory"]
     assert limit.endswith("Mi"), limit
-    config = yaml.safe_load((K8S / "web/configmap.yaml").read_text())
-    workers = int(config["data"]["WEB_CONCURRENCY"])
+    workers = int(WEB_CONFIG["data"]["WEB_CONCURRENCY"])
     return int(limit[:-2]) * 2**20 // workers
 
 
@@ -124,8 +118,7 @@ def web(tmp_path: Path) -> Iterator[tuple[WebServer, int]]:
     finally:
         if server is not None:
             server.stop()
-        if db.process is not None and db.process.poll() is None:
-            db.stop()
+        db.stop()
 
 
 def test_the_worst_allowed_documents_keep_workers_within_the_pods_memory(web) -> None:
@@ -138,7 +131,6 @@ def test_the_worst_allowed_documents_keep_workers_within_the_pods_memory(web) ->
             {"id": relay.to_base64("Category", category_pk)},
         ),
     }
-    url = f"http://127.0.0.1:{server.port}/graphql"
     costs = {name: cost_of(query, variables) for name, (query, variables) in documents.items()}
     for cost in costs.values():  # the worst allowed: within a fifth of the limit
         assert 0.8 * settings.GRAPHQL_MAX_COST < cost <= settings.GRAPHQL_MAX_COST, costs
@@ -163,14 +155,14 @@ def test_the_worst_allowed_documents_keep_workers_within_the_pods_memory(web) ->
     def send(number: int) -> None:
         nonlocal slowest
         names = list(documents)
-        with httpx.Client(headers={"Host": INGRESS_HOST}, timeout=120) as client:
+        with GraphQLClient(server.port, headers={"Host": INGRESS_HOST}, timeout=120) as client:
             turn = number
             while not done.is_set():
                 name = names[turn % len(names)]
                 turn += 1
                 query, variables = documents[name]
                 started = time.monotonic()
-                response = client.post(url, json={"query": query, "variables": variables})
+                response = client.post(query, variables)
                 took = time.monotonic() - started
                 body = response.json()
                 codes = {e["extensions"]["code"] for e in body.get("errors", [])}

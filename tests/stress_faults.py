@@ -1,6 +1,6 @@
 """Fault runs too long for `make test`: `make stress-faults` runs this file (pytest collects
 only test_*.py by itself). The processes, the shop and the ledger checks are those of
-tests/test_faults.py; here there are more customers, more faults, longer.
+tests/test_faults.py (tests/faults.py); here there are more customers, more faults, longer.
 
 STRESS_KILLS, STRESS_OUTAGES and STRESS_CUSTOMERS size a run; each test prints its figures
 (docs/reliability.md, "Races and faults", keeps the last run's).
@@ -18,15 +18,8 @@ import pytest
 from django.conf import settings
 
 from http_runtime.handlers import GraphQLHandler
-from tests.test_faults import (
-    READINESS,
-    Shop,
-    Shopping,
-    answers_of,
-    check_the_books,
-    run_outages,
-    running_shop,
-)
+from tests.faults import Shop, Shopping, answers_of, check_the_books, run_outages, running_shop
+from tests.manifests import READINESS
 
 KILLS = int(os.environ.get("STRESS_KILLS", "6"))
 OUTAGES = int(os.environ.get("STRESS_OUTAGES", "6"))

@@ -6,18 +6,22 @@ Compose Specification, and these tests compare it with the manifests and the Doc
 """
 
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
-from django.conf import settings
 
-from tests.test_deploy import POD_SPEC, WEB_CONFIG, WEB_SECRETS_EXAMPLE, container_argv
+from tests.manifests import (
+    POD_SPEC,
+    ROOT,
+    WEB_CONFIG,
+    WEB_SECRETS_EXAMPLE,
+    container_argv,
+    load_manifest,
+)
 
-ROOT = Path(settings.BASE_DIR)
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-MYSQL_STATEFULSET = yaml.safe_load((ROOT / "k8s/mysql/statefulset.yaml").read_text())
-MYSQL_CONFIG = yaml.safe_load((ROOT / "k8s/mysql/configmap.yaml").read_text())
+MYSQL_STATEFULSET = load_manifest("mysql/statefulset.yaml")
+MYSQL_CONFIG = load_manifest("mysql/configmap.yaml")
 # Where the laptop must differ from the cluster: its own host names, and GraphiQL (with the
 # introspection its docs explorer needs) on.
 LAPTOP_SETTINGS = {"DJANGO_ALLOWED_HOSTS", "FOODGRAPH_GRAPHIQL", "FOODGRAPH_INTROSPECTION"} | {

@@ -12,114 +12,43 @@ database of its own. Only what exists in the image alone is mapped onto the chec
   named port follows.
 """
 
-import http.client
 import json
 import os
-import re
 import secrets as secrets_module
-import shlex
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 from django.conf import settings
 
-from tests.support import database_url, free_port
-
-ROOT = Path(settings.BASE_DIR)
-K8S = ROOT / "k8s"
-VENV_BIN = Path(sys.executable).parent
-
-
-def load_manifest(relative_path: str) -> dict[str, Any]:
-    return yaml.safe_load((K8S / relative_path).read_text())
-
-
-DEPLOYMENT = load_manifest("web/deployment.yaml")
-POD_SPEC = DEPLOYMENT["spec"]["template"]["spec"]
-(WEB_CONTAINER,) = POD_SPEC["containers"]
-WEB_CONFIG = load_manifest("web/configmap.yaml")
-WEB_SECRETS_EXAMPLE = load_manifest("web/secrets.example.yaml")
-INGRESS_HOST = load_manifest("web/ingress.yaml")["spec"]["rules"][0]["host"]
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of each Dockerfile instruction, continuation lines joined."""
-    instructions, pending = [], ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        pending += line.removesuffix("\\").strip() + " " if line.endswith("\\") else line.strip()
-        if not line.endswith("\\"):
-            keyword, _, arguments = pending.partition(" ")
-            instructions.append((keyword.upper(), arguments.strip()))
-            pending = ""
-    return instructions
-
-
-def image_env() -> dict[str, str]:
-    """The image's ENV, less PATH (mapped onto this virtualenv)."""
-    variables = {}
-    for keyword, arguments in dockerfile_instructions():
-        if keyword == "ENV":
-            variables.update(pair.split("=", 1) for pair in shlex.split(arguments))
-    variables.pop("PATH")
-    return variables
-
-
-def image_build_command(word: str) -> tuple[dict[str, str], list[str]]:
-    """The env assignments and argv of the Dockerfile's RUN step that contains `word`."""
-    (run,) = [
-        args for keyword, args in dockerfile_instructions() if keyword == "RUN" and word in args
-    ]
-    words = shlex.split(run)
-    assignments = {}
-    while re.fullmatch(r"[A-Z_]+=.*", words[0]):
-        name, value = words.pop(0).split("=", 1)
-        assignments[name] = value
-    return assignments, words
-
-
-def container_env(
-    container: dict[str, Any],
-    config_maps: dict[str, dict[str, str]],
-    secrets: dict[str, dict[str, str]],
-) -> dict[str, str]:
-    """The variables Kubernetes gives a container: envFrom in order, then env on top."""
-    variables: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            variables.update(config_maps[source["configMapRef"]["name"]])
-        elif "secretRef" in source:
-            variables.update(secrets[source["secretRef"]["name"]])
-        else:
-            raise AssertionError(f"the rehearsal does not know this envFrom: {source}")
-    for variable in container.get("env", []):
-        if "value" not in variable:
-            raise AssertionError(f"the rehearsal does not know this env: {variable}")
-        variables[variable["name"]] = variable["value"]
-    return variables
-
-
-def container_argv(container: dict[str, Any]) -> list[str]:
-    return [*container.get("command", []), *container.get("args", [])]
-
-
-def option_value(argv: list[str], option: str) -> str:
-    return argv[argv.index(option) + 1]
-
-
-def with_option(argv: list[str], option: str, value: str) -> list[str]:
-    index = argv.index(option) + 1
-    return [*argv[:index], value, *argv[index + 1 :]]
+from tests.manifests import (
+    INGRESS_HOST,
+    K8S,
+    POD_SPEC,
+    ROOT,
+    VENV_BIN,
+    WEB_CONFIG,
+    WEB_CONTAINER,
+    WEB_SECRETS_EXAMPLE,
+    container_argv,
+    container_env,
+    dockerfile_instructions,
+    image_build_command,
+    image_env,
+    load_manifest,
+    option_value,
+    with_option,
+)
+from tests.support import GraphQLClient, ServerProcess, database_url, free_port
 
 
 def http_request(
@@ -128,48 +57,28 @@ def http_request(
     path: str,
     headers: dict[str, str],
     body: bytes | None = None,
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    """One request to 127.0.0.1:port, sending exactly the given Host header."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
+) -> httpx.Response:
+    """One request to 127.0.0.1:port, on a connection of its own, with exactly the given Host
+    header if it names one."""
+    with GraphQLClient(port) as client:
+        return client.request(method, path, headers=headers, content=body)
 
 
 def probe(port: int, spec: dict[str, Any]) -> tuple[int, bytes]:
     """What the kubelet's httpGet probe sees: its path, its headers."""
     get = spec["httpGet"]
     headers = {header["name"]: header["value"] for header in get.get("httpHeaders", [])}
-    status, _, body = http_request(port, "GET", get["path"], headers)
-    return status, body
-
-
-def wait_for_startup_probe(port: int, server: subprocess.Popen[bytes]) -> None:
-    spec = WEB_CONTAINER["startupProbe"]
-    deadline = time.monotonic() + spec["periodSeconds"] * spec["failureThreshold"]
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the app container exited during startup"
-        try:
-            if probe(port, spec)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the startup probe never succeeded")
+    response = http_request(port, "GET", get["path"], headers)
+    return response.status_code, response.content
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+def processes() -> Iterator[list[ServerProcess]]:
     """Started processes, killed if a failed assertion left them running."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[ServerProcess] = []
     yield started
     for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        process.kill()
 
 
 @pytest.fixture
@@ -203,7 +112,7 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     mysql_server: Any,
     rehearsal_database: str,
     redis_url: str,
-    processes: list[subprocess.Popen[bytes]],
+    processes: list[ServerProcess],
 ) -> None:
     secrets = {
         WEB_SECRETS_EXAMPLE["metadata"]["name"]: {
@@ -234,18 +143,26 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
             **checkout_for_image,
         }
 
-    def start(container: dict[str, Any], argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                argv, cwd=ROOT, env=run_env(container), stdout=output, stderr=subprocess.STDOUT
-            )
+    def start(
+        container: dict[str, Any],
+        argv: list[str],
+        log: Path,
+        ready: Callable[[], bool] | None = None,
+        startup_seconds: float = 60,
+    ) -> ServerProcess:
+        """The container's command, exactly its argv, in its environment; with `ready`, once
+        that says so."""
+        process = ServerProcess(
+            argv, env=run_env(container), output=log, ready=ready, startup_seconds=startup_seconds
+        )
         processes.append(process)
+        process.start()
         return process
 
-    def finish(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
-        process.wait(timeout=timeout)
+    def finish(process: ServerProcess, log: Path, timeout: float) -> str:
+        returncode = process.wait(timeout=timeout)
         output = log.read_text()
-        assert process.returncode == 0, output
+        assert returncode == 0, output
         return output
 
     # Built into the image: static files, hashed and compressed.
@@ -263,7 +180,7 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     # The database does not exist yet (MySQL still initialising): the wait step keeps trying.
     waiting = start(wait_step, container_argv(wait_step), tmp_path / "wait.log")
     time.sleep(1.5)
-    assert waiting.poll() is None, (tmp_path / "wait.log").read_text()
+    assert waiting.running(), (tmp_path / "wait.log").read_text()
     with mysql_server.cursor() as cursor:
         cursor.execute(
             f"CREATE DATABASE `{rehearsal_database}` CHARACTER SET utf8mb4 "
@@ -294,43 +211,51 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     port = free_port()
     argv = with_option(with_option(manifest_argv, "--host", "127.0.0.1"), "--port", str(port))
     server_log = tmp_path / "web.log"
-    server = start(WEB_CONTAINER, argv, server_log)
-    wait_for_startup_probe(port, server)
+    startup = WEB_CONTAINER["startupProbe"]
+    server = start(
+        WEB_CONTAINER,
+        argv,
+        server_log,
+        ready=lambda: probe(port, startup)[0] == 200,
+        startup_seconds=startup["periodSeconds"] * startup["failureThreshold"],
+    )
 
     assert probe(port, WEB_CONTAINER["readinessProbe"]) == (200, b"ok")
     assert probe(port, WEB_CONTAINER["livenessProbe"]) == (200, b"ok")
     # Without the probes' Host header the kubelet sends the address it connects to.
     readyz = WEB_CONTAINER["readinessProbe"]["httpGet"]["path"]
-    assert http_request(port, "GET", readyz, {"Host": f"127.0.0.1:{port}"})[0] == 400
+    assert http_request(port, "GET", readyz, {"Host": f"127.0.0.1:{port}"}).status_code == 400
 
     # Through the Ingress: its host name, the scheme of its TLS, a GraphQL query on the
     # migrated database, answered with HSTS.
     through_ingress = {"Host": INGRESS_HOST, "X-Forwarded-Proto": "https"}
-    status, headers, body = http_request(
-        port,
-        "POST",
-        "/graphql",
-        {**through_ingress, "Content-Type": "application/json"},
-        json.dumps({"query": "{ me { username } }"}).encode(),
+    with GraphQLClient(port, headers=through_ingress) as client:
+        response = client.post("{ me { username } }")
+    assert (response.status_code, response.json()["data"]) == (200, {"me": None})
+    assert (
+        response.headers["Strict-Transport-Security"]
+        == "max-age=31536000; includeSubDomains; preload"
     )
-    assert (status, json.loads(body)["data"]) == (200, {"me": None})
-    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
 
     # A hashed static file, compressed, cached for ten years.
     manifest = json.loads((static_root / "staticfiles.json").read_text())
     hashed_css = manifest["paths"]["admin/css/base.css"]
     static_path = f"/static/{hashed_css}"
-    status, headers, _ = http_request(
+    response = http_request(
         port, "GET", static_path, {**through_ingress, "Accept-Encoding": "gzip"}
     )
+    status, headers = response.status_code, response.headers
     assert status == 200
     assert "max-age=315360000" in headers["Cache-Control"]
     assert "immutable" in headers["Cache-Control"]
     assert headers["Content-Encoding"] == "gzip"
     assert "Strict-Transport-Security" in headers
     # Plain HTTP to the site is sent to HTTPS.
-    status, headers, _ = http_request(port, "GET", static_path, {"Host": INGRESS_HOST})
-    assert (status, headers["Location"]) == (301, f"https://{INGRESS_HOST}{static_path}")
+    response = http_request(port, "GET", static_path, {"Host": INGRESS_HOST})
+    assert (response.status_code, response.headers["Location"]) == (
+        301,
+        f"https://{INGRESS_HOST}{static_path}",
+    )
 
     # Termination: the kubelet runs preStop, then sends SIGTERM; the grace period covers both.
     pre_stop_seconds = WEB_CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
