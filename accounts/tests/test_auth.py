@@ -148,7 +148,7 @@ class TestTokenAuth:
         """createsuperuser and the admin's forms store the name as sign-in looks it up."""
         User.objects.create_superuser("Ada.Admin", "ada@example.com", PASSWORD)
         assert User.objects.get().username == "ada.admin"
-        for typed in ("Ada.Admin", "ada.admin", "ＡＤＡ.admin"):
+        for typed in ("Ada.Admin", "ada.admin", "\uff21\uff24\uff21.admin"):
             assert sign_in(gql, typed)["user"]["username"] == "ada.admin", typed
 
     def test_inactive_user_cannot_sign_in(self, gql, customer):
