@@ -19,11 +19,13 @@ class AccountsConfig(AppConfig):
         # Permissions exist only after post_migrate has created them, hence a receiver here
         # rather than a data migration.
         post_migrate.connect(grant_manager_admin_permissions, dispatch_uid="manager-admin-perms")
+        from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in
 
-        from .limits import remember_admin_address
+        from .limits import count_admin_lockout, remember_admin_address
 
         user_logged_in.connect(remember_admin_address, dispatch_uid="remember-admin-address")
+        user_locked_out.connect(count_admin_lockout, dispatch_uid="count-admin-lockout")
 
 
 def grant_manager_admin_permissions(sender: AppConfig, using: str = "default", **_: Any) -> None:

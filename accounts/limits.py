@@ -26,6 +26,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core import metrics
 from core.errors import RateLimited
 
 from . import usernames
@@ -108,7 +109,11 @@ def registration_counter(address: str) -> Counter:
     )
 
 
-def refuse_when_limited(counters: list[Counter], attempts: str = "failed sign-in attempts") -> None:
+# What each kind of limited attempt is called, in the refusal and in metrics.RATE_LIMITED.
+ATTEMPTS = {"sign-in": "failed sign-in attempts", "registration": "registrations from this address"}
+
+
+def refuse_when_limited(counters: list[Counter], attempt: str = "sign-in") -> None:
     """Raises RateLimited when any counter is at its limit in its current window."""
     now = timezone.now()
     limits = {counter.key: counter.limit for counter in counters}
@@ -116,8 +121,9 @@ def refuse_when_limited(counters: list[Counter], attempts: str = "failed sign-in
     waits = [row.window_ends_at - now for row in rows if row.failures >= limits[row.key]]
     if waits:
         retry_after = max(1, math.ceil(max(waits).total_seconds()))
+        metrics.RATE_LIMITED.labels(attempt).inc()
         raise RateLimited(
-            f"Too many {attempts}. Try again in {retry_after} seconds.",
+            f"Too many {ATTEMPTS[attempt]}. Try again in {retry_after} seconds.",
             retry_after=retry_after,
         )
 
@@ -173,6 +179,11 @@ def axes_lockout_parameters(
     if attempt.is_trusted_address():
         return [["username", "ip_address"]]
     return [["username", "ip_address"], "ip_address", "username"]
+
+
+def count_admin_lockout(sender: Any, **kwargs: Any) -> None:
+    """django-axes' `user_locked_out`: the admin's login refused one more attempt."""
+    metrics.RATE_LIMITED.labels("admin-sign-in").inc()
 
 
 def remember_admin_address(

@@ -40,7 +40,7 @@ def register_user(
     username is taken: not at unlimited speed)."""
     if client_address:
         counter = limits.registration_counter(client_address)
-        limits.refuse_when_limited([counter], attempts="registrations from this address")
+        limits.refuse_when_limited([counter], attempt="registration")
         limits.count([counter])
     user = User(
         username=usernames.normalize(username),

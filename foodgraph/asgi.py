@@ -28,6 +28,7 @@ from http_runtime.handlers import (  # noqa: E402
     Handler,
     close_broken_connections,
 )
+from http_runtime.metrics import metrics_app  # noqa: E402
 
 # Connected as Django connects close_old_connections (and disconnected with it in tests,
 # whose transaction holds the connection).
@@ -45,6 +46,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await graphql(scope, receive, send)
     elif path in settings.PROBE_PATHS:
         await probes(scope, receive, send)
+    elif path == settings.METRICS_PATH and scope["type"] == "http":
+        await metrics_app(scope, receive, send)
     else:
         await site(scope, receive, send)
 

@@ -103,6 +103,15 @@ MIDDLEWARE = [
 # hops per request under ASGI). foodgraph/asgi.py routes the paths.
 GRAPHQL_PATH = "/graphql"
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# Prometheus's scrape (core/metrics.py), served by every worker; the Ingress does not route it.
+METRICS_PATH = "/metrics"
+# Several uvicorn workers must add their metrics up in files there (prometheus-client's
+# multiprocess mode, which reads the variable itself): else each scrape sees one worker's.
+if env_int("WEB_CONCURRENCY", 1) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY is over 1 but PROMETHEUS_MULTIPROC_DIR is not set: each worker "
+        "would report only its own metrics. Set it to a directory the workers share."
+    )
 API_MIDDLEWARE = [
     "http_runtime.middleware.api_security_middleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -286,10 +295,30 @@ STRAWBERRY_DJANGO = {
     "PAGINATION_DEFAULT_LIMIT": 100,
 }
 
+# Logs: human-readable by default (development), one JSON object per line with
+# DJANGO_LOG_FORMAT=json (production: the ConfigMap). Every GraphQL request logs one line on
+# `foodgraph.requests` (http_runtime/views.py).
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r}: use plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+if LOG_FORMAT == "json":
+    # uvicorn's logs in the same form; its access log gives way to `foodgraph.requests`.
+    LOGGING["loggers"] = {
+        "uvicorn": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "propagate": False, "level": "WARNING"},
+    }

@@ -46,12 +46,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from core import metrics
 from core.errors import DATABASE_OUTAGES, DomainError, ServiceUnavailable
 from graphql_runtime.cost import CostLimit, list_fields_without_a_size
 from graphql_runtime.errors import EXCEPTION_HANDLERS, extensions_for
 from graphql_runtime.execution import DirectExecutionContext
+from graphql_runtime.observability import OperationMetrics
 
-logger = logging.getLogger("core.errors")
+logger = logging.getLogger("foodgraph.errors")
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
 # A document over one of the limits: tokens, depth, aliases, fields.
@@ -121,6 +123,17 @@ class FoodgraphSchema(Schema):
                     if not settings.DEBUG:  # the message names our types and models
                         error.message = INTERNAL_ERROR_MESSAGE
                         error.extensions["requestId"] = request_id
+        for error in errors:
+            metrics.ERRORS.labels(answered_code(error)).inc()
+
+
+def answered_code(error: GraphQLError) -> str:
+    """The code the client gets: a fault's is given by MaskFaults, after this schema's turn."""
+    code = (error.extensions or {}).get("code")
+    if code:
+        return code
+    outage = isinstance(error.original_error, DATABASE_OUTAGES)
+    return ServiceUnavailable.code if outage else "INTERNAL_SERVER_ERROR"
 
 
 def _code_for(error: GraphQLError) -> str:
@@ -287,6 +300,7 @@ def build_schema(query: type, mutation: type) -> Schema:
     if not introspection:
         rules += coded_rules(DisableIntrospection(), "INTROSPECTION_DISABLED")
     extensions: list[Callable[[], SchemaExtension]] = [
+        OperationMetrics,  # first: it times the whole operation, parsing included
         # Clients send the same few documents over and over: parse and validate each once.
         partial(ParserCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),
         partial(ValidationCache, maxsize=settings.GRAPHQL_DOCUMENT_CACHE_SIZE),

@@ -2,6 +2,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from redis import RedisError
 from strawberry.django.views import AsyncGraphQLView
 
+from core import metrics
 from core.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
 from http_runtime import response_cache
 
@@ -26,7 +28,8 @@ AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 BODY_TOO_LARGE = "foodgraph.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 REQUEST_ID_HEADER = "X-Request-ID"
-logger = logging.getLogger("core.errors")
+logger = logging.getLogger("foodgraph.errors")
+request_log = logging.getLogger("foodgraph.requests")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Under the readiness probe's timeoutSeconds (k8s/web/deployment.yaml): a frozen database
 # gets a 503 in time, not a probe timeout.
@@ -50,6 +53,7 @@ class GraphQLView(AsyncGraphQLView):
         raise ImproperlyConfigured("GraphQLView needs as_view(user_for_token=...).")
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        started = time.perf_counter()
         request.request_id = request_id_for(request)
         try:
             response = await self.dispatch_with_id(request)
@@ -63,6 +67,7 @@ class GraphQLView(AsyncGraphQLView):
                 500, "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request.request_id
             )
         response[REQUEST_ID_HEADER] = request.request_id
+        log_request(request, response, time.perf_counter() - started)
         return response
 
     async def dispatch_with_id(self, request: HttpRequest) -> HttpResponseBase:
@@ -85,9 +90,12 @@ class GraphQLView(AsyncGraphQLView):
             generation, content = await sync_to_async(response_cache.lookup)(key)
         except RedisError:
             logger.warning("Response cache unavailable; answering uncached", exc_info=True)
+            metrics.RESPONSE_CACHE_LOOKUPS.labels("unavailable").inc()
             return await self.respond(request)
         if content is not None:
+            metrics.RESPONSE_CACHE_LOOKUPS.labels("hit").inc()
             return HttpResponse(content, content_type="application/json")
+        metrics.RESPONSE_CACHE_LOOKUPS.labels("miss").inc()
         response = await self.respond(request)
         if cacheable(response):
             try:
@@ -162,6 +170,31 @@ def holds_lone_surrogate(data: str | bytes, decoded: object) -> bool:
     return False
 
 
+def log_request(request: HttpRequest, response: HttpResponseBase, seconds: float) -> None:
+    """The request's one line in the log: never its body, variables or headers, so never a
+    token or a password."""
+    operation_name = getattr(request, "graphql_operation_name", None)
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    request_log.info(
+        "%s %s %s %d %.1f ms (request id %s, user %s)",
+        request.method,
+        request.path,
+        operation_name or "-",
+        response.status_code,
+        seconds * 1000,
+        request.request_id,
+        user_id,
+        extra={
+            "request_id": request.request_id,
+            "operation_name": operation_name,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 1),
+            "user_id": user_id,
+        },
+    )
+
+
 def request_id_for(request: HttpRequest) -> str:
     """The caller's X-Request-ID when it is a sane token (a proxy's), else a new one."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
@@ -231,6 +264,8 @@ def cacheable(response: HttpResponseBase) -> bool:
 
 
 def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:
+    """An answer in GraphQL's shape to a request refused before GraphQL ran."""
+    metrics.ERRORS.labels(code).inc()
     error = {"message": message, "extensions": {"code": code, **extensions}}
     return JsonResponse({"data": None, "errors": [error]}, status=status)
 

@@ -101,3 +101,9 @@ def option_value(argv: list[str], option: str) -> str:
 def with_option(argv: list[str], option: str, value: str) -> list[str]:
     index = argv.index(option) + 1
     return [*argv[:index], value, *argv[index + 1 :]]
+
+
+def under_tmp(pod_path: str, tmp: Path) -> str:
+    """A path in the pod's /tmp emptyDir, mapped onto the directory that stands in for it."""
+    assert pod_path.startswith("/tmp/"), f"{pod_path} is not in the pod's /tmp"
+    return str(tmp / pod_path.removeprefix("/tmp/"))

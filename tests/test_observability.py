@@ -1,0 +1,167 @@
+"""Watching it run: Prometheus metrics added up across workers, and one JSON log line per
+request (issue 19)."""
+
+import json
+import os
+import re
+import tempfile
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import get, local_redis_url, post_graphql, unreachable_database_url, uvicorn
+
+pytestmark = pytest.mark.django_db
+
+SECRET_KEY = "test-only-secret-key-for-the-observability-server"
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus's text format; 0 when it is absent."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in metrics_text.splitlines():
+        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+        if match and match[1] == name:
+            found = ",".join(sorted((match[2] or "").split(","))) if match[2] else ""
+            if found == wanted:
+                return float(match[3])
+    return 0.0
+
+
+@pytest.fixture
+def two_workers(redis_url: str) -> Iterator[tuple[int, Path, Path]]:
+    """A production server with two workers, the response cache on, and no database."""
+    with tempfile.TemporaryDirectory() as metrics_dir, tempfile.TemporaryFile() as log:
+        env = {
+            **os.environ,
+            "DATABASE_URL": unreachable_database_url(),
+            "REDIS_URL": local_redis_url(),
+            "CACHE_KEY_PREFIX": f"observability-{uuid.uuid4().hex}",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECRET_KEY": SECRET_KEY,
+            "DJANGO_LOG_FORMAT": "json",
+            "WEB_CONCURRENCY": "2",
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        }
+        with uvicorn(env, output=log) as port:
+            yield port, Path(metrics_dir), log
+
+
+def scrape(port: int) -> str:
+    status, text = get(port, "/metrics")
+    assert status == 200
+    return text
+
+
+def worker_pids(metrics_dir: Path) -> set[str]:
+    """The processes that wrote samples (prometheus-client's files: <kind>_<pid>.db)."""
+    return {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("*.db")}
+
+
+def test_metrics_count_a_known_sequence_across_two_workers(two_workers):
+    """Each request on a new connection, so the two workers share them; every scrape,
+    whichever worker takes it, tells the pod's totals."""
+    port, metrics_dir, _ = two_workers
+    for _ in range(8):  # a public query: run once, then served by the response cache
+        post_graphql(port, "query Ping { __typename }")
+    for alias in range(5):  # five documents, each run
+        post_graphql(port, f"query Echo {{ e{alias}: __typename }}")
+    for _ in range(3):
+        post_graphql(port, "query Broken { __typename ")
+    post_graphql(port, "query Menu { categories { title } }")  # the database is not there
+    hits = 7
+    while len(worker_pids(metrics_dir)) < 2 and hits < 300:
+        post_graphql(port, "query Ping { __typename }")
+        hits += 1
+    assert len(worker_pids(metrics_dir)) == 2, "one worker took every connection"
+
+    for _ in range(6):
+        text = scrape(port)
+        count = "foodgraph_graphql_operation_seconds_count"
+        assert sample(text, count, operation_name="Ping", operation_type="query") == 1
+        assert sample(text, count, operation_name="Echo", operation_type="query") == 5
+        # A document that does not parse names no operation, nor its type.
+        assert sample(text, count, operation_name="anonymous", operation_type="unknown") == 3
+        assert sample(text, count, operation_name="Menu", operation_type="query") == 1
+        errors = "foodgraph_graphql_errors_total"
+        assert sample(text, errors, code="GRAPHQL_PARSE_FAILED") == 3
+        assert sample(text, errors, code="SERVICE_UNAVAILABLE") == 1
+        cache = "foodgraph_response_cache_lookups_total"
+        assert sample(text, cache, result="miss") == 1 + 5 + 1  # Broken is no public query
+        assert sample(text, cache, result="hit") == hits
+        database = "foodgraph_graphql_database_seconds_count"
+        assert sample(text, database, operation_type="query") == 1 + 5 + 1  # those executed
+
+
+def test_metrics_are_not_behind_the_ingress_nor_its_host_check(two_workers):
+    port, _, _ = two_workers
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Host": "10.1.2.3:8000"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # the pod's address
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_one_json_log_line_per_request_without_secrets(two_workers):
+    port, _, log = two_workers
+    token = "eyJhbGciOiJIUzI1NiJ9.not-a-real-token.signature"
+    post_graphql(port, "query Ping { __typename }", headers={"X-Request-ID": "log-test-1"})
+    post_graphql(port, "{ me { id } }", headers={"Authorization": f"JWT {token}"})
+    post_graphql(
+        port,
+        'mutation SignIn { tokenAuth(username: "carol", password: "hunter2-secret") { token } }',
+        headers={"X-Request-ID": "log-test-2"},
+    )
+    log.seek(0)
+    text = log.read().decode()
+    assert token not in text
+    assert "hunter2-secret" not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    requests = {
+        line["request_id"]: line for line in lines if line.get("name") == "foodgraph.requests"
+    }
+    ping = requests["log-test-1"]
+    assert ping["operation_name"] == "Ping"
+    assert ping["status"] == 200
+    assert ping["user_id"] is None
+    assert ping["duration_ms"] >= 0
+    assert ping["level"] == "INFO"
+    assert requests["log-test-2"]["operation_name"] == "SignIn"
+    assert any(line.get("status") == 401 for line in requests.values())
+
+
+REGISTER = """
+mutation Register($username: String!) {
+  register(input: {username: $username, email: "new@example.com", password: "Pl3nty-of-food"}) {
+    __typename
+  }
+}"""
+
+
+def test_limits_hit_are_counted(gql, settings, make_user):
+    """In process: its own registry. Registration over its limit, and sign-in over its."""
+    settings.REGISTRATIONS_PER_ADDRESS = 1
+    settings.LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS = 1
+    make_user("victim")
+    limited = "foodgraph_rate_limited_total"
+    before = gql.request("GET", "/metrics").text
+    gql.data(REGISTER, {"username": "first"})
+    refused = gql.execute(REGISTER, {"username": "second"})
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    sign_in = 'mutation { tokenAuth(username: "victim", password: "wrong") { token } }'
+    for code in ("UNAUTHENTICATED", "RATE_LIMITED", "RATE_LIMITED"):
+        assert gql.execute(sign_in)["errors"][0]["extensions"]["code"] == code
+    after = gql.request("GET", "/metrics").text
+    for attempt, refusals in (("registration", 1), ("sign-in", 2)):
+        gained = sample(after, limited, attempt=attempt) - sample(before, limited, attempt=attempt)
+        assert gained == refusals, attempt
+    errors = "foodgraph_graphql_errors_total"
+    gained = sample(after, errors, code="RATE_LIMITED") - sample(
+        before, errors, code="RATE_LIMITED"
+    )
+    assert gained == 3
