@@ -22,6 +22,11 @@ from django.core.signals import request_finished, request_started
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "foodgraph.settings")
 django.setup(set_prefix=False)
 
+from foodgraph import tracing  # noqa: E402
+
+if settings.TRACING:
+    tracing.start()  # before any database connection: the drivers get instrumented
+
 # The apps must be set up before the handlers' modules load.
 from http_runtime.handlers import (  # noqa: E402
     GraphQLHandler,
@@ -40,7 +45,7 @@ probes = Handler(settings.API_MIDDLEWARE)
 site = ASGIHandler()  # settings.MIDDLEWARE, Django's way
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope.get("path", "").rstrip("/")
     if path == settings.GRAPHQL_PATH:
         await graphql(scope, receive, send)
@@ -50,6 +55,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await metrics_app(scope, receive, send)
     else:
         await site(scope, receive, send)
+
+
+application = tracing.traced(route) if settings.TRACING else route
 
 
 # Everything imported so far (Django, the schema, the apps) lives as long as the process: out

@@ -295,6 +295,15 @@ STRAWBERRY_DJANGO = {
     "PAGINATION_DEFAULT_LIMIT": 100,
 }
 
+# OpenTelemetry traces (foodgraph/tracing.py): on when OTEL_TRACES_EXPORTER names an exporter,
+# off (and free) by default; the SDK reads the other OTEL_* variables itself.
+TRACES_EXPORTER = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() or "none"
+TRACING = TRACES_EXPORTER != "none" and not env_bool("OTEL_SDK_DISABLED", False)
+if TRACING and TRACES_EXPORTER not in {"otlp", "console"}:
+    raise ImproperlyConfigured(
+        f"OTEL_TRACES_EXPORTER={TRACES_EXPORTER!r}: foodgraph knows otlp, console and none."
+    )
+
 # Logs: human-readable by default (development), one JSON object per line with
 # DJANGO_LOG_FORMAT=json (production: the ConfigMap). Every GraphQL request logs one line on
 # `foodgraph.requests` (http_runtime/views.py).

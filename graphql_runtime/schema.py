@@ -309,6 +309,10 @@ def build_schema(query: type, mutation: type) -> Schema:
         CostLimit,
         QueryOptimizer,
     ]
+    if settings.TRACING:  # foodgraph/tracing.py
+        from graphql_runtime.tracing import OperationTracing
+
+        extensions.append(OperationTracing)
     if not settings.DEBUG:
         extensions.append(MaskFaults)
     schema = FoodgraphSchema(

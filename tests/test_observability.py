@@ -4,6 +4,8 @@ request (issue 19)."""
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import urllib.request
 import uuid
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.support import get, local_redis_url, post_graphql, unreachable_database_url, uvicorn
 
@@ -165,3 +168,73 @@ def test_limits_hit_are_counted(gql, settings, make_user):
         before, errors, code="RATE_LIMITED"
     )
     assert gained == 3
+
+
+def test_a_trace_shows_the_request_its_operation_its_resolvers_and_its_sql(tmp_path):
+    """Tracing on (OTEL_TRACES_EXPORTER), one traced request in a process of its own, its
+    spans caught by an in-memory exporter (tests/tracing_probe.py)."""
+    trace_id, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_SERVICE_NAME": "foodgraph-test",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.tracing_probe", f"00-{trace_id}-{caller_span}-01"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    spans = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {span["trace_id"] for span in spans} == {trace_id}  # the caller's trace, continued
+    by_id = {span["span_id"]: span for span in spans}
+
+    def parent_of(span: dict) -> str | None:
+        parent = by_id.get(span["parent_id"])
+        return parent["name"] if parent else span["parent_id"]
+
+    (operation,) = [span for span in spans if span["name"] == "GraphQL Query: Menu"]
+    (request,) = [span for span in spans if span["span_id"] == operation["parent_id"]]
+    assert request["name"].startswith("POST")
+    assert parent_of(request) == caller_span
+    (resolver,) = [span for span in spans if span["name"] == "GraphQL Resolving: categories"]
+    assert parent_of(resolver) == "GraphQL Query: Menu"
+    assert {"GraphQL Parsing", "GraphQL Validation"} <= {
+        span["name"] for span in spans if span["parent_id"] == operation["span_id"]
+    }
+    # The menu's query runs once the resolver has returned its queryset, in the request's
+    # span; the sign-in's, inside its resolver.
+    sql = [span for span in spans if span["attributes"].get("db.system") == "sqlite"]
+    assert {"SELECT", "INSERT", "UPDATE"} <= {span["name"] for span in sql}
+    assert {parent_of(span) for span in sql} == {"POST /graphql", "GraphQL Resolving: tokenAuth"}
+    assert parent_of(by_name(spans, "GraphQL Resolving: tokenAuth")) == "GraphQL Query: SignIn"
+    # Arguments stay out of the spans: the password is in none of them.
+    assert "hunter2-secret" not in json.dumps(spans)
+
+
+def by_name(spans: list[dict], name: str) -> dict:
+    (span,) = [span for span in spans if span["name"] == name]
+    return span
+
+
+def test_tracing_is_off_by_default_and_then_adds_nothing():
+    """No exporter named: no tracer provider, no ASGI middleware, no schema extension, so
+    not one traced step in a request."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from foodgraph import asgi
+    from foodgraph.schema import schema
+
+    assert not settings.TRACING
+    assert asgi.application is asgi.route
+    extensions = [getattr(extension, "func", extension) for extension in schema.extensions]
+    assert not [ext for ext in extensions if "OpenTelemetry" in ext.__name__]
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
