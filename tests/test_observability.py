@@ -238,3 +238,13 @@ def test_tracing_is_off_by_default_and_then_adds_nothing():
     extensions = [getattr(extension, "func", extension) for extension in schema.extensions]
     assert not [ext for ext in extensions if "OpenTelemetry" in ext.__name__]
     assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def test_operation_names_cannot_grow_the_labels_without_bound(monkeypatch):
+    from core import metrics
+
+    assert metrics.operation_label(None) == "anonymous"
+    assert metrics.operation_label("not a GraphQL name") == "other"
+    monkeypatch.setattr(metrics, "_operation_names", {f"Op{n}" for n in range(200)})
+    assert metrics.operation_label("Op7") == "Op7"
+    assert metrics.operation_label("OneTooMany") == "other"
