@@ -32,6 +32,7 @@ from http_runtime.handlers import (  # noqa: E402
     GraphQLHandler,
     Handler,
     close_broken_connections,
+    refuse_websocket,
 )
 from http_runtime.metrics import metrics_app  # noqa: E402
 
@@ -46,12 +47,15 @@ site = ASGIHandler()  # settings.MIDDLEWARE, Django's way
 
 
 async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "websocket":
+        await refuse_websocket(receive, send)
+        return
     path = scope.get("path", "").rstrip("/")
     if path == settings.GRAPHQL_PATH:
         await graphql(scope, receive, send)
     elif path in settings.PROBE_PATHS:
         await probes(scope, receive, send)
-    elif path == settings.METRICS_PATH and scope["type"] == "http":
+    elif path == settings.METRICS_PATH:
         await metrics_app(scope, receive, send)
     else:
         await site(scope, receive, send)

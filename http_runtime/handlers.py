@@ -100,3 +100,10 @@ def close_broken_connections(**kwargs: Any) -> None:
                 connection.close()
             finally:
                 del connections[connection.alias]  # the next query gets a fresh wrapper
+
+
+async def refuse_websocket(receive: Any, send: Any) -> None:
+    """A WebSocket handshake, refused (uvicorn answers a close before the accept with a 403):
+    no path serves WebSockets, and Django's handlers would answer one with a 500."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close", "code": 1008})

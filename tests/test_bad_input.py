@@ -16,6 +16,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as websocket_connect
 
 from menu.models import Category, MenuItem
 from tests.support import GraphQLClient, unreachable_database_url, uvicorn
@@ -235,3 +237,24 @@ def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_request(serv
     finally:
         client.close()
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
+
+
+@pytest.mark.parametrize("path", ["/graphql", "/admin/", "/healthz"])
+def test_a_websocket_upgrade_is_refused_cleanly(tmp_path, path):
+    """It was a 500 with Django's traceback ("Django can only handle ASGI/HTTP connections")."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": unreachable_database_url(),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": "test-only-secret-key-for-the-bad-input-server",
+    }
+    log = tmp_path / "server.log"
+    with (
+        log.open("wb") as output,
+        uvicorn(env, output=output) as port,
+        pytest.raises(InvalidStatus) as refused,
+    ):
+        websocket_connect(f"ws://127.0.0.1:{port}{path}", open_timeout=5).close()
+    assert refused.value.response.status_code == 403
+    assert "Traceback" not in log.read_text()
