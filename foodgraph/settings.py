@@ -224,7 +224,14 @@ if RESPONSE_CACHE_SECONDS and not REDIS_URL:
 # CORS for browser frontends, on the API only.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/graphql/?$"
-CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-request-id"]
+# Apollo Client's clientAwareness sends the two apollographql-* headers with each request.
+CORS_ALLOW_HEADERS = [
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "apollographql-client-name",
+    "apollographql-client-version",
+]
 # Browser code may read the request id (to quote it) and the sign-in limiter's hint.
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 

@@ -241,6 +241,22 @@ class TestRequestId:
         exposed = response.headers["Access-Control-Expose-Headers"]
         assert {"X-Request-ID", "Retry-After"} <= {h.strip() for h in exposed.split(",")}
 
+    def test_apollo_clients_may_send_their_client_awareness_headers(self, gql, settings):
+        """Apollo Client's `clientAwareness` sends these two; CORS refused them (issue 16)."""
+        settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+        apollo = "apollographql-client-name,apollographql-client-version"
+        preflight = gql.request(
+            "OPTIONS",
+            "/graphql",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": f"content-type,authorization,{apollo}",
+            },
+        )
+        allowed = {h.strip() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+        assert set(apollo.split(",")) <= allowed
+
     def test_refusals_carry_one_too(self, gql):
         response = gql.post("{ me { id } }", headers={"Authorization": "JWT nonsense"})
         assert response.status_code == 401
