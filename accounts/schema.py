@@ -72,7 +72,9 @@ class Mutation:
 
     @strawberry_django.mutation(
         handle_django_errors=False,
-        description="Rotate: a new access token and a new refresh token; the old one dies.",
+        description="Rotate: a new access token and a new refresh token; the old one dies. "
+        "Used again within the reuse interval (30 s by default), it gives the same new refresh "
+        "token (two tabs refreshing at once); later, it ends the sign-in, its access tokens too.",
     )
     def refresh_token(self, refresh_token: str) -> TokenPayload | None:
         return TokenPayload.from_pair(services.rotate_refresh_token(refresh_token))

@@ -1,20 +1,27 @@
 """Account rules: registration, sign-in, token rotation and revocation, roles."""
 
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from core.errors import Invalid, NotFound, Unauthenticated
 
 from . import limits, policy, tokens, usernames
 from .models import RefreshToken, Role, User, role_group
+
+# A token revoked for one of these reasons ends its whole sign-in (its family): its owner
+# signed out, or a rotated token was replayed.
+SIGN_IN_ENDED = (RefreshToken.RevokedReason.REVOKED, RefreshToken.RevokedReason.REUSED)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,9 @@ def rotate_refresh_token(raw: str) -> TokenPair:
         if stored.revoked_at is None and stored.expires_at > now and stored.user.is_active:
             stored.revoked_at, stored.revoked_reason = now, RefreshToken.RevokedReason.ROTATED
             stored.save(update_fields=["revoked_at", "revoked_reason"])
-            return _issue_token_pair(stored.user, family=stored.family)
+            return _issue_token_pair(stored.user, stored.family, tokens.successor_of(raw))
+        if reused and (pair := _same_successor(stored, raw, now)) is not None:
+            return pair
         if reused:
             RefreshToken.objects.filter(family=stored.family, revoked_at__isnull=True).update(
                 revoked_at=now, revoked_reason=RefreshToken.RevokedReason.REUSED
@@ -129,6 +138,25 @@ def rotate_refresh_token(raw: str) -> TokenPair:
     if stored.expires_at <= now:
         raise Unauthenticated("Refresh token has expired.")
     raise Unauthenticated("User is inactive.")
+
+
+def _same_successor(rotated: RefreshToken, raw: str, now: datetime) -> TokenPair | None:
+    """Within the reuse interval of its rotation, a rotated token gives its successor again,
+    with a new access token: two tabs, or two requests that got a 401 at once, refresh with
+    the same token, and both stay signed in (Auth0's "reuse interval", Okta's grace period).
+    None past the interval, or once the sign-in is revoked."""
+    interval = timedelta(seconds=settings.JWT_REFRESH_TOKEN_REUSE_INTERVAL)
+    if now - rotated.revoked_at > interval or not rotated.user.is_active:
+        return None
+    successor_raw = tokens.successor_of(raw)
+    successor = RefreshToken.objects.filter(
+        family=rotated.family, token_hash=tokens.hash_refresh_token(successor_raw)
+    ).first()
+    ended = RefreshToken.objects.filter(family=rotated.family, revoked_reason__in=SIGN_IN_ENDED)
+    if successor is None or successor.expires_at <= now or ended.exists():
+        return None
+    access, payload = tokens.create_access_token(rotated.user, rotated.family)
+    return TokenPair(access, payload, successor_raw, successor.expires_at, rotated.user)
 
 
 def revoke_refresh_token(raw: str) -> None:
@@ -159,15 +187,31 @@ def _active_user(payload: dict[str, Any]) -> User:
     # (a non-number there is a ValueError, i.e. a 500).
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
         raise Unauthenticated("Token is invalid.")
-    user = User.objects.filter(pk=int(subject), is_active=True).first()
+    users = User.objects.filter(pk=int(subject), is_active=True)
+    family = payload.get("fam")
+    if family is not None:
+        try:
+            family = uuid.UUID(str(family))
+        except ValueError:
+            raise Unauthenticated("Token is invalid.") from None
+        # In the user's own query: a signed-out or revoked sign-in's access tokens die at once,
+        # at no query more.
+        ended = RefreshToken.objects.filter(family=family, revoked_reason__in=SIGN_IN_ENDED)
+        users = users.annotate(signed_out=Exists(ended))
+    user = users.first()
     if user is None:
         raise Unauthenticated("User not found or inactive.")
+    if getattr(user, "signed_out", False):
+        raise Unauthenticated("This sign-in has been revoked.")
     return user
 
 
-def _issue_token_pair(user: User, family: Any = None) -> TokenPair:
-    access, payload = tokens.create_access_token(user)
-    raw = tokens.new_refresh_token()
+def _issue_token_pair(
+    user: User, family: uuid.UUID | None = None, raw: str | None = None
+) -> TokenPair:
+    """A new access token and refresh token `raw` (a random one for a new sign-in), in
+    `family` (a new one for a new sign-in)."""
+    raw = raw or tokens.new_refresh_token()
     expires_at = tokens.refresh_expiry(timezone.now())
     stored = RefreshToken(
         user=user, token_hash=tokens.hash_refresh_token(raw), expires_at=expires_at
@@ -175,6 +219,7 @@ def _issue_token_pair(user: User, family: Any = None) -> TokenPair:
     if family is not None:
         stored.family = family
     stored.save()
+    access, payload = tokens.create_access_token(user, stored.family)
     return TokenPair(access, payload, raw, expires_at, user)
 
 

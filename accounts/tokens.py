@@ -4,8 +4,11 @@ Access tokens are short-lived HS256 JWTs checked without a database lookup of th
 refresh tokens are random strings stored hashed (`RefreshToken`) so they can be revoked.
 """
 
+import base64
 import hashlib
+import hmac
 import secrets
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +27,9 @@ class InvalidToken(Unauthenticated):
     """The token is malformed, tampered with, expired or of the wrong kind."""
 
 
-def create_access_token(user: User) -> tuple[str, dict[str, Any]]:
+def create_access_token(user: User, family: uuid.UUID | None = None) -> tuple[str, dict[str, Any]]:
+    """A signed access token for `user`; `family` names the sign-in (the refresh tokens' family)
+    it belongs to, so that it dies with that sign-in."""
     now = timezone.now()
     payload = {
         "sub": str(user.pk),
@@ -33,6 +38,8 @@ def create_access_token(user: User) -> tuple[str, dict[str, Any]]:
         "exp": int((now + settings.JWT_ACCESS_TOKEN_LIFETIME).timestamp()),
         "origIat": int(now.timestamp()),
     }
+    if family is not None:
+        payload["fam"] = str(family)
     return jwt.encode(payload, settings.JWT_SIGNING_KEY, algorithm=ALGORITHM), payload
 
 
@@ -53,6 +60,14 @@ def decode_access_token(token: str) -> dict[str, Any]:
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_of(raw: str) -> str:
+    """The refresh token that rotating `raw` gives: derived from it with the signing key, so a
+    second rotation within the reuse interval can give the same one again without the
+    server keeping any token in the clear."""
+    digest = hmac.new(settings.JWT_SIGNING_KEY.encode(), b"successor:" + raw.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def hash_refresh_token(raw: str) -> str:

@@ -238,6 +238,9 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 # JWT (see accounts/tokens.py). Lifetimes in seconds.
 JWT_ACCESS_TOKEN_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_TOKEN_LIFETIME", 5 * 60))
 JWT_REFRESH_TOKEN_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600))
+# Seconds after a refresh token's rotation during which using it again gives the same
+# successor (two tabs refreshing at once) instead of revoking the sign-in as a replay.
+JWT_REFRESH_TOKEN_REUSE_INTERVAL = env_int("JWT_REFRESH_TOKEN_REUSE_INTERVAL", 30)
 JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY", "") or SECRET_KEY
 
 # GraphQL

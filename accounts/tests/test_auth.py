@@ -277,20 +277,68 @@ class TestVerifyToken:
         assert gql.execute(VERIFY, {"token": token})["data"]["verifyToken"] is None
 
 
+def past_the_reuse_interval() -> None:
+    """Every rotation happened longer ago than the reuse interval."""
+    ago = timedelta(seconds=settings.JWT_REFRESH_TOKEN_REUSE_INTERVAL + 1)
+    RefreshToken.objects.filter(revoked_at__isnull=False).update(revoked_at=timezone.now() - ago)
+
+
+def me_of(gql, token: str) -> dict:
+    """The answer to `me` with `token`: a 401 when the token is refused."""
+    response = gql.post(ME, headers={"Authorization": f"JWT {token}"})
+    assert response.status_code in {200, 401}, response.text
+    return response.json()
+
+
 class TestRefreshToken:
-    def test_rotates_and_the_old_token_dies(self, gql, customer):
+    def test_rotates_and_the_old_token_dies_after_the_reuse_interval(self, gql, customer):
         first = sign_in(gql, "carol")
         second = gql.data(REFRESH, {"refreshToken": first["refreshToken"]})["refreshToken"]
         assert second["refreshToken"] != first["refreshToken"]
         assert gql.data(ME, headers={"Authorization": f"JWT {second['token']}"})["me"]
+        past_the_reuse_interval()
         again = gql.execute(REFRESH, {"refreshToken": first["refreshToken"]})
         assert again["data"]["refreshToken"] is None
         assert again["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    def test_two_tabs_refreshing_with_one_token_both_stay_signed_in(self, gql, customer):
+        """Both got a 401 at once and refresh with the same token: within the reuse interval
+        the second gets the first's successor, not a revocation."""
+        first = sign_in(gql, "carol")
+        tab_a = gql.data(REFRESH, {"refreshToken": first["refreshToken"]})["refreshToken"]
+        tab_b = gql.data(REFRESH, {"refreshToken": first["refreshToken"]})["refreshToken"]
+        assert tab_b["refreshToken"] == tab_a["refreshToken"] != first["refreshToken"]
+        for tab in (tab_a, tab_b):
+            assert me_of(gql, tab["token"])["data"]["me"]["username"] == "carol"
+        assert not RefreshToken.objects.filter(revoked_reason="reused").exists()
+        # The shared successor goes on rotating as usual.
+        third = gql.data(REFRESH, {"refreshToken": tab_b["refreshToken"]})["refreshToken"]
+        assert me_of(gql, third["token"])["data"]["me"]["username"] == "carol"
+
+    def test_a_stolen_token_replayed_after_the_interval_ends_the_sign_in(self, gql, customer):
+        """Its access tokens too, at once (they name their sign-in)."""
+        first = sign_in(gql, "carol")
+        owner = gql.data(REFRESH, {"refreshToken": first["refreshToken"]})["refreshToken"]
+        past_the_reuse_interval()
+        thief = gql.execute(REFRESH, {"refreshToken": first["refreshToken"]})
+        assert "already used" in thief["errors"][0]["message"]
+        refused = me_of(gql, owner["token"])["errors"][0]
+        assert refused["message"] == "This sign-in has been revoked."
+        assert refused["extensions"]["code"] == "UNAUTHENTICATED"
+        assert gql.execute(REFRESH, {"refreshToken": owner["refreshToken"]})["errors"]
+
+    def test_signing_out_ends_the_sign_ins_access_tokens_at_once(self, gql, customer):
+        pair = sign_in(gql, "carol")
+        other = sign_in(gql, "carol")
+        gql.data(REVOKE, {"refreshToken": pair["refreshToken"]})
+        assert me_of(gql, pair["token"])["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert me_of(gql, other["token"])["data"]["me"]["username"] == "carol"
 
     def test_reuse_of_a_rotated_token_revokes_the_whole_family(self, gql, customer):
         first = sign_in(gql, "carol")
         other_login = sign_in(gql, "carol")
         second = gql.data(REFRESH, {"refreshToken": first["refreshToken"]})["refreshToken"]
+        past_the_reuse_interval()
         reuse = gql.execute(REFRESH, {"refreshToken": first["refreshToken"]})
         assert "already used" in reuse["errors"][0]["message"]
         # The legitimate successor is dead too ...
