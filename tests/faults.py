@@ -93,8 +93,14 @@ class Customer:
         )
 
 
-def graphql_data(port: int, query: str, variables: dict[str, Any] | None = None) -> Any:
-    with GraphQLClient(port, headers={"Host": INGRESS_HOST}, timeout=30) as client:
+def graphql_data(
+    port: int,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    headers = {"Host": INGRESS_HOST, **(headers or {})}
+    with GraphQLClient(port, headers=headers, timeout=30) as client:
         answer = call(client, query, variables)
     assert answer.kind == "data", answer
     return answer.data
@@ -104,12 +110,16 @@ def register_customers(port: int, count: int) -> list[Customer]:
     customers = []
     for number in range(count):
         username = f"shopper{number}"
+        # Each from an address of their own, as the Ingress tells it: registrations are limited
+        # per address.
+        address = {"X-Forwarded-For": f"10.77.{number // 250}.{number % 250 + 1}"}
         user = graphql_data(
             port,
             """mutation($u: String!, $e: String!, $p: String!) {
               register(input: {username: $u, email: $e, password: $p}) {
                 __typename ... on User { id } } }""",
             {"u": username, "e": f"{username}@example.com", "p": PASSWORD},
+            address,
         )["register"]
         token = graphql_data(
             port,
