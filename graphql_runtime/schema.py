@@ -52,6 +52,7 @@ from graphql_runtime.cost import CostLimit, list_fields_without_a_size
 from graphql_runtime.errors import EXCEPTION_HANDLERS, extensions_for
 from graphql_runtime.execution import DirectExecutionContext
 from graphql_runtime.observability import OperationMetrics
+from graphql_runtime.scalars import SCALAR_OVERRIDES
 
 logger = logging.getLogger("foodgraph.errors")
 
@@ -321,6 +322,7 @@ def build_schema(query: type, mutation: type) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,
+        scalar_overrides=SCALAR_OVERRIDES,
         # Off: graphql-core's executor, through strawberry's own execution context.
         execution_context_class=DirectExecutionContext if settings.GRAPHQL_FAST_EXECUTION else None,
     )

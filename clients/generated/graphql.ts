@@ -13,7 +13,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** Date with time (isoformat) */
+  /** An instant, as RFC 3339 in UTC to the second: 2026-12-03T17:16:00Z. */
   DateTime: { input: string; output: string; }
   /** Decimal (fixed-point) */
   Decimal: { input: string; output: string; }

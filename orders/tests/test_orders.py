@@ -1,5 +1,6 @@
 """Orders over HTTP: placing, scoped reading, and every status change, for every role."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -98,6 +99,17 @@ class TestCreateOrderFromCart:
 
 
 class TestReading:
+    def test_times_are_rfc_3339_in_utc_to_the_second_always_in_one_form(self, gql, customer):
+        """Python's isoformat drops a zero fraction and writes +00:00; Swift's default decoder
+        refuses a fraction (issue 16): one form, whatever the microseconds."""
+        for microsecond in (0, 123_456):
+            created = datetime(2026, 12, 3, 17, 16, 0, microsecond, tzinfo=UTC)
+            order = Order.objects.create(customer=customer, total=Decimal("1.00"))
+            Order.objects.filter(pk=order.pk).update(created_at=created)
+            query = "query($id: ID!) { order(id: $id) { createdAt deliveredAt } }"
+            seen = gql.data(query, {"id": gid("Order", order.pk)}, user=customer)["order"]
+            assert seen == {"createdAt": "2026-12-03T17:16:00Z", "deliveredAt": None}
+
     @pytest.mark.parametrize(
         ("actor", "visible"),
         [
