@@ -130,9 +130,11 @@ class FoodgraphSchema(Schema):
 
 def answered_code(error: GraphQLError) -> str:
     """The code the client gets: a fault's is given by MaskFaults, after this schema's turn."""
-    code = (error.extensions or {}).get("code")
-    if code:
-        return code
+    return (error.extensions or {}).get("code") or fault_code(error)
+
+
+def fault_code(error: GraphQLError) -> str:
+    """A masked fault's code: a database outage is told apart, as worth retrying."""
     outage = isinstance(error.original_error, DATABASE_OUTAGES)
     return ServiceUnavailable.code if outage else "INTERNAL_SERVER_ERROR"
 
@@ -170,13 +172,10 @@ class MaskFaults(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        outage = isinstance(error.original_error, DATABASE_OUTAGES)
-        if outage:
+        code = fault_code(error)
+        if code == ServiceUnavailable.code:
             masked.message = ServiceUnavailable.default_message
-        masked.extensions = {
-            "code": ServiceUnavailable.code if outage else "INTERNAL_SERVER_ERROR",
-            "requestId": request_id_of(self.execution_context),
-        }
+        masked.extensions = {"code": code, "requestId": request_id_of(self.execution_context)}
         return masked
 
 
