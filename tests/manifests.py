@@ -103,7 +103,9 @@ def with_option(argv: list[str], option: str, value: str) -> list[str]:
     return [*argv[:index], value, *argv[index + 1 :]]
 
 
-def under_tmp(pod_path: str, tmp: Path) -> str:
-    """A path in the pod's /tmp emptyDir, mapped onto the directory that stands in for it."""
+def metrics_dir_under(tmp: Path) -> str:
+    """The ConfigMap's PROMETHEUS_MULTIPROC_DIR, in the pod's /tmp emptyDir, mapped onto the
+    directory that stands in for that /tmp."""
+    pod_path = WEB_CONFIG["data"]["PROMETHEUS_MULTIPROC_DIR"]
     assert pod_path.startswith("/tmp/"), f"{pod_path} is not in the pod's /tmp"
     return str(tmp / pod_path.removeprefix("/tmp/"))

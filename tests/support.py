@@ -43,7 +43,7 @@ from tests.manifests import (
     container_argv,
     image_env,
     load_manifest,
-    under_tmp,
+    metrics_dir_under,
     with_option,
 )
 
@@ -407,9 +407,7 @@ class WebServer(ServerProcess):
             # The checkout stands in for the image, as in tests/test_deploy.py.
             "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
             "TMPDIR": str(directory / "tmp"),
-            "PROMETHEUS_MULTIPROC_DIR": under_tmp(
-                WEB_CONFIG["data"]["PROMETHEUS_MULTIPROC_DIR"], directory / "tmp"
-            ),
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir_under(directory / "tmp"),
             "DJANGO_STATIC_ROOT": str(directory / "static"),
             # Tokens outlive the test; the default 5 minutes could end a long stress run.
             "JWT_ACCESS_TOKEN_LIFETIME": "3600",

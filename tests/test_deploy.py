@@ -45,8 +45,8 @@ from tests.manifests import (
     image_build_command,
     image_env,
     load_manifest,
+    metrics_dir_under,
     option_value,
-    under_tmp,
     with_option,
 )
 from tests.support import GraphQLClient, ServerProcess, database_url, free_port
@@ -133,9 +133,7 @@ def test_a_web_pod_starts_serves_and_stops_as_its_manifest_says(
     checkout_for_image = {
         "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
         "TMPDIR": str(tmp_path / "tmp"),
-        "PROMETHEUS_MULTIPROC_DIR": under_tmp(
-            WEB_CONFIG["data"]["PROMETHEUS_MULTIPROC_DIR"], tmp_path / "tmp"
-        ),
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir_under(tmp_path / "tmp"),
         "DJANGO_STATIC_ROOT": str(static_root),
     }
 
@@ -362,9 +360,7 @@ def test_the_production_configuration_passes_the_deploy_checks(tmp_path: Path) -
         **image_env(),
         **container_env(WEB_CONTAINER, config_maps, secrets),
         "DJANGO_STATIC_ROOT": str(tmp_path),
-        "PROMETHEUS_MULTIPROC_DIR": under_tmp(
-            WEB_CONFIG["data"]["PROMETHEUS_MULTIPROC_DIR"], tmp_path
-        ),
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir_under(tmp_path),
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

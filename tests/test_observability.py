@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support import get, local_redis_url, post_graphql, unreachable_database_url, uvicorn
+from tests.support import get, post_graphql, unreachable_database_url, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def two_workers(redis_url: str) -> Iterator[tuple[int, Path, Path]]:
         env = {
             **os.environ,
             "DATABASE_URL": unreachable_database_url(),
-            "REDIS_URL": local_redis_url(),
+            "REDIS_URL": redis_url,
             "CACHE_KEY_PREFIX": f"observability-{uuid.uuid4().hex}",
             "DJANGO_DEBUG": "0",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
