@@ -5,7 +5,7 @@ from strawberry.types import Info
 
 from core.errors import RateLimited
 from core.ids import pk_from_global_id
-from core.pagination import CappedListConnection
+from core.pagination import KeysetConnection
 from graphql_runtime.errors import argument_names
 
 from . import policy, services
@@ -23,7 +23,7 @@ from .types import (
 
 @strawberry.type
 class Query:
-    users: CappedListConnection[UserType] = strawberry_django.connection(
+    users: KeysetConnection[UserType] = strawberry_django.connection(
         filters=UserFilter, extensions=[HasRole(policy.LIST_USERS)], description="MANAGER, ADMIN."
     )
 

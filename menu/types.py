@@ -4,14 +4,12 @@ from decimal import Decimal
 
 import strawberry
 import strawberry_django
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from strawberry import auto, relay
-from strawberry.types import Info
-from strawberry_django.ordering import Ordering, process_order
 
 from core.errors import BadUserInput
 from core.ids import pk_or_none
-from core.pagination import CappedListConnection
+from core.pagination import KeysetConnection
 from graphql_runtime.cost import CappedRelatedList, most_items
 
 from .models import Category, MenuItem
@@ -46,7 +44,7 @@ class MenuItemType(relay.Node):
     category: CategoryType
 
 
-MenuItemConnection = CappedListConnection[MenuItemType]
+MenuItemConnection = KeysetConnection[MenuItemType]
 
 
 @strawberry_django.filter_type(MenuItem, description="Menu items matching all that is given.")
@@ -83,24 +81,11 @@ def finite(value: Decimal, field: str) -> Decimal:
     return value
 
 
+# Ties broken by id: the connection appends it to every ordering (core/pagination.py).
 @strawberry_django.order_type(MenuItem, description="Sort by one key; ties broken by id.")
 class MenuItemOrder:
     price: auto
     title: auto
-
-    @strawberry_django.order_field
-    def order(
-        self,
-        info: Info,
-        queryset: QuerySet[MenuItem],
-        prefix: str,
-        sequence: dict | None,
-    ) -> tuple[QuerySet[MenuItem], list]:
-        queryset, ordering = process_order(
-            self, info, queryset, prefix=prefix, sequence=sequence, skip_object_order_method=True
-        )
-        # Ties broken by id: cursors are positions, so the order must be total to be stable.
-        return queryset, [*ordering, Ordering.ASC.resolve(f"{prefix}id")] if ordering else []
 
 
 @strawberry.input

@@ -8,7 +8,7 @@ from strawberry.types import Info
 from accounts import policy
 from accounts.permissions import HasRole, IsAuthenticated, current_user
 from core.ids import pk_from_global_id, pk_or_none
-from core.pagination import CappedListConnection
+from core.pagination import KeysetConnection
 from graphql_runtime.errors import argument_names
 
 from . import services
@@ -24,7 +24,7 @@ ASSIGNMENT = argument_names(order="orderId", delivery_crew="deliveryCrewId")
 
 @strawberry.type
 class Query:
-    orders: CappedListConnection[OrderType] = strawberry_django.connection(
+    orders: KeysetConnection[OrderType] = strawberry_django.connection(
         filters=OrderFilter,
         order=OrderOrder,
         extensions=[IsAuthenticated()],

@@ -6,7 +6,6 @@ import strawberry_django
 from django.db.models import Q, QuerySet
 from strawberry import relay
 from strawberry.types import Info
-from strawberry_django.ordering import process_order
 
 from accounts.types import UserType
 from core.ids import pk_or_none
@@ -104,16 +103,8 @@ def _user_q(lookup: str, user_id: relay.GlobalID) -> Q:
     return Q(**{lookup: pk}) if pk is not None else Q(pk__in=[])  # not a user: nothing matches
 
 
+# Ties broken by id: the connection appends it to every ordering (core/pagination.py).
 @strawberry_django.order_type(Order, name="OrderOrder", one_of=False)
 class OrderOrder:
     created_at: strawberry.auto
     total: strawberry.auto
-
-    @strawberry_django.order_field
-    def order(
-        self, info: Info, queryset: QuerySet[Order], prefix: str, sequence: Any
-    ) -> tuple[QuerySet[Order], list[Any]]:
-        queryset, args = process_order(
-            self, info, queryset, prefix=prefix, sequence=sequence, skip_object_order_method=True
-        )
-        return queryset, [*args, "pk"]  # ties broken by id, so cursors stay stable

@@ -211,7 +211,7 @@ export type DeliveryScreenQueryVariables = Exact<{
 }>;
 
 
-export type DeliveryScreenQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount?: number | null, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } };
+export type DeliveryScreenQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } };
 
 export type MarkDeliveredMutationVariables = Exact<{
   orderId: Scalars['ID']['input'];
@@ -241,7 +241,7 @@ export type AssignmentScreenQueryVariables = Exact<{
 }>;
 
 
-export type AssignmentScreenQuery = { __typename?: 'Query', waiting: { __typename?: 'OrderConnection', totalCount?: number | null, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, onTheWay: { __typename?: 'OrderConnection', totalCount?: number | null, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, couriers: { __typename?: 'UserConnection', edges: Array<{ __typename?: 'UserEdge', node: { __typename?: 'User', id: string, username: string, firstName: string, lastName: string } }> } };
+export type AssignmentScreenQuery = { __typename?: 'Query', waiting: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, onTheWay: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, couriers: { __typename?: 'UserConnection', edges: Array<{ __typename?: 'UserEdge', node: { __typename?: 'User', id: string, username: string, firstName: string, lastName: string } }> } };
 
 export type AssignOrderMutationVariables = Exact<{
   orderId: Scalars['ID']['input'];
@@ -264,7 +264,7 @@ export type BrowseMenuQueryVariables = Exact<{
 }>;
 
 
-export type BrowseMenuQuery = { __typename?: 'Query', menuItems: { __typename?: 'MenuItemConnection', totalCount?: number | null, edges: Array<{ __typename?: 'MenuItemEdge', cursor: string, node: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } };
+export type BrowseMenuQuery = { __typename?: 'Query', menuItems: { __typename?: 'MenuItemConnection', totalCount: number, edges: Array<{ __typename?: 'MenuItemEdge', cursor: string, node: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } };
 
 export type MenuItemDetailQueryVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -284,7 +284,7 @@ export type MyOrdersQueryVariables = Exact<{
 }>;
 
 
-export type MyOrdersQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount?: number | null, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } };
+export type MyOrdersQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } };
 
 export type OrderDetailQueryVariables = Exact<{
   id: Scalars['ID']['input'];
