@@ -1,6 +1,5 @@
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.types import Info
 
 from core.errors import RateLimited
@@ -12,6 +11,7 @@ from . import policy, services
 from .models import Role
 from .permissions import HasRole, current_user
 from .types import (
+    SHOWN_TO_REGISTRANT,
     RegisterInput,
     RevokePayload,
     TokenPayload,
@@ -23,7 +23,7 @@ from .types import (
 
 @strawberry.type
 class Query:
-    users: KeysetConnection[UserType] = strawberry_django.connection(
+    users: KeysetConnection[UserType] | None = strawberry_django.connection(
         filters=UserFilter, extensions=[HasRole(policy.LIST_USERS)], description="MANAGER, ADMIN."
     )
 
@@ -42,7 +42,7 @@ class Mutation:
     @strawberry_django.mutation(description="Create a CUSTOMER account.")
     def register(self, info: Info, input: RegisterInput) -> UserType:
         try:
-            return services.register_user(
+            user = services.register_user(
                 username=input.username,
                 email=input.email,
                 password=input.password,
@@ -53,13 +53,15 @@ class Mutation:
         except RateLimited as error:
             info.context.response.headers["Retry-After"] = str(error.retry_after)
             raise
+        setattr(user, SHOWN_TO_REGISTRANT, True)
+        return user
 
     @strawberry_django.mutation(
         handle_django_errors=False,
         description="Failed attempts are limited per username and per client address "
         "(RATE_LIMITED, with `extensions.retryAfter` in seconds).",
     )
-    def token_auth(self, info: Info, username: str, password: str) -> TokenPayload | None:
+    def token_auth(self, info: Info, username: str, password: str) -> TokenPayload:
         address = info.context.request.META.get("REMOTE_ADDR") or ""
         try:
             pair = services.obtain_token_pair(username, password, client_address=address)
@@ -76,8 +78,11 @@ class Mutation:
         "Used again within the reuse interval (30 s by default), it gives the same new refresh "
         "token (two tabs refreshing at once); later, it ends the sign-in, its access tokens too.",
     )
-    def refresh_token(self, refresh_token: str) -> TokenPayload | None:
-        return TokenPayload.from_pair(services.rotate_refresh_token(refresh_token))
+    def refresh_token(self, info: Info, refresh_token: str) -> TokenPayload:
+        pair = services.rotate_refresh_token(refresh_token)
+        # As after tokenAuth; and the access token the request came with has likely expired.
+        info.context.request.user = pair.user
+        return TokenPayload.from_pair(pair)
 
     @strawberry_django.mutation(handle_django_errors=False)
     def verify_token(self, token: str) -> VerifyPayload | None:
@@ -93,7 +98,7 @@ class Mutation:
         metadata=USER_ARGUMENT,
         description="MANAGER, ADMIN.",
     )
-    def set_manager(self, info: Info, user_id: relay.GlobalID) -> UserType:
+    def set_manager(self, info: Info, user_id: strawberry.ID) -> UserType:
         return services.grant_role(current_user(info), _user_pk(user_id), Role.MANAGER)
 
     @strawberry_django.mutation(
@@ -101,7 +106,7 @@ class Mutation:
         metadata=USER_ARGUMENT,
         description="MANAGER, ADMIN.",
     )
-    def set_delivery_crew(self, info: Info, user_id: relay.GlobalID) -> UserType:
+    def set_delivery_crew(self, info: Info, user_id: strawberry.ID) -> UserType:
         return services.grant_role(current_user(info), _user_pk(user_id), Role.DELIVERY_CREW)
 
     @strawberry_django.mutation(
@@ -109,9 +114,9 @@ class Mutation:
         metadata=USER_ARGUMENT,
         description="MANAGER, ADMIN. ADMIN cannot be removed here.",
     )
-    def remove_role(self, info: Info, user_id: relay.GlobalID, role: Role) -> UserType:
+    def remove_role(self, info: Info, user_id: strawberry.ID, role: Role) -> UserType:
         return services.remove_role(current_user(info), _user_pk(user_id), role)
 
 
-def _user_pk(user_id: relay.GlobalID) -> int:
+def _user_pk(user_id: strawberry.ID) -> int:
     return pk_from_global_id(user_id, "User")

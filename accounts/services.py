@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists
 from django.utils import timezone
 
-from core.errors import Invalid, NotFound, Unauthenticated
+from core.errors import Invalid, InvalidCredentials, NotFound, Unauthenticated
 
 from . import limits, policy, tokens, usernames
 from .models import RefreshToken, Role, User, role_group
@@ -99,7 +99,7 @@ def obtain_token_pair(username: str, password: str, client_address: str = "") ->
     )
     if user is None:  # unknown user, wrong password and inactive user look alike
         limits.count(attempt.counters())
-        raise Unauthenticated("Please enter valid credentials.")
+        raise InvalidCredentials("Please enter valid credentials.")
     attempt.succeeded()
     return _issue_token_pair(user)
 

@@ -16,15 +16,11 @@ import jwt
 from django.conf import settings
 from django.utils import timezone
 
-from core.errors import Unauthenticated
+from core.errors import TokenExpired, Unauthenticated
 
 from .models import User
 
 ALGORITHM = "HS256"
-
-
-class InvalidToken(Unauthenticated):
-    """The token is malformed, tampered with, expired or of the wrong kind."""
 
 
 def create_access_token(user: User, family: uuid.UUID | None = None) -> tuple[str, dict[str, Any]]:
@@ -53,9 +49,9 @@ def decode_access_token(token: str) -> dict[str, Any]:
             options={"require": ["exp", "iat", "sub"]},
         )
     except jwt.ExpiredSignatureError:
-        raise InvalidToken("Token has expired.") from None
+        raise TokenExpired("Token has expired.") from None
     except jwt.InvalidTokenError:
-        raise InvalidToken("Token is invalid.") from None
+        raise Unauthenticated("Token is invalid.") from None
 
 
 def new_refresh_token() -> str:

@@ -24,9 +24,21 @@ class DomainError(Exception):
 
 
 class Unauthenticated(DomainError):
-    """No credentials, or credentials that are bad, expired or revoked."""
+    """No credentials, or credentials that are bad or revoked: sign in (again)."""
 
     code = "UNAUTHENTICATED"
+
+
+class TokenExpired(Unauthenticated):
+    """An access token past its expiry: refresh it (`refreshToken`) and retry."""
+
+    code = "TOKEN_EXPIRED"
+
+
+class InvalidCredentials(Unauthenticated):
+    """A username and password that do not sign anyone in."""
+
+    code = "INVALID_CREDENTIALS"
 
 
 class Forbidden(DomainError):
@@ -115,9 +127,27 @@ class NotFound(Invalid):
     """
 
     def __init__(self, model_name: str, *, field: str | None = None) -> None:
-        words = re.sub(r"(?<!^)(?=[A-Z])", " ", model_name).lower()
-        field = field or words.replace(" ", "_")
-        super().__init__([Problem(f"{words.capitalize()} not found.", field, "not_found")])
+        words, field = _words_and_field(model_name, field)
+        super().__init__([Problem(f"{words.capitalize()} not found.", field, "NOT_FOUND")])
+
+
+class InvalidId(Invalid):
+    """A value that is not an ID of ours, or the ID of another type than the one asked for.
+
+    Keyed as `NotFound` keys it.
+    """
+
+    code = "INVALID_ID"
+
+    def __init__(self, model_name: str, *, field: str | None = None) -> None:
+        words, field = _words_and_field(model_name, field)
+        super().__init__([Problem(f"This is not a valid {words} ID.", field, "INVALID_ID")])
+
+
+def _words_and_field(model_name: str, field: str | None) -> tuple[str, str]:
+    """`MenuItem` -> ("menu item", field or "menu_item")."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", model_name).lower()
+    return words, field or words.replace(" ", "_")
 
 
 # Django's errors for a database that cannot answer: OperationalError for a refused

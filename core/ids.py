@@ -1,20 +1,25 @@
 """Opaque Relay IDs in arguments: decode them to primary keys of the expected type."""
 
 from strawberry import relay
+from strawberry.relay import GlobalIDValueError
 
-from core.errors import NotFound
+from core.errors import InvalidId
 
 
-def pk_from_global_id(
-    global_id: relay.GlobalID, type_name: str, *, field: str | None = None
-) -> int:
-    """The primary key a global ID names; NotFound otherwise (keyed as `NotFound` keys it).
+def pk_from_global_id(global_id: str, type_name: str, *, field: str | None = None) -> int:
+    """The primary key of the `type_name` a global ID names; InvalidId otherwise (a value that
+    is no ID of ours, or an ID of another type), keyed as `NotFound` keys it.
 
-    An ID of another type, or one that is not a number, is "not found" like a missing row.
+    Mutations take their IDs as plain `ID` strings and decode them here, so that a malformed
+    ID is refused like any other bad input: an `OperationInfo` message naming its argument.
     """
-    pk = pk_or_none(global_id, type_name)
+    try:
+        decoded = relay.GlobalID.from_id(global_id)
+    except GlobalIDValueError:
+        raise InvalidId(type_name, field=field) from None
+    pk = pk_or_none(decoded, type_name)
     if pk is None:
-        raise NotFound(type_name, field=field)
+        raise InvalidId(type_name, field=field)
     return pk
 
 

@@ -88,7 +88,7 @@ class Mutation:
         metadata=CATEGORY_ID,
         description="Refused while the category has menu items.",
     )
-    def delete_category(self, id: relay.GlobalID) -> CategoryType:
+    def delete_category(self, id: strawberry.ID) -> CategoryType:
         return services.delete_category(pk_from_global_id(id, "Category"))  # type: ignore[return-value]
 
     @strawberry_django.mutation(extensions=[HasRole(policy.MANAGE_MENU)])
@@ -119,5 +119,5 @@ class Mutation:
         metadata=MENU_ITEM_ID,
         description="Removes the item from every cart; past orders keep their snapshot.",
     )
-    def delete_menu_item(self, id: relay.GlobalID) -> MenuItemType:
+    def delete_menu_item(self, id: strawberry.ID) -> MenuItemType:
         return services.delete_menu_item(pk_from_global_id(id, "MenuItem"))  # type: ignore[return-value]

@@ -6,6 +6,8 @@ words them for the API. These answers pin that translation, field names and code
 """
 
 import json
+import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ import pytest
 from strawberry import relay
 
 from accounts.models import Role, User
+from core.errors import DomainError
+from graphql_runtime.errors import ErrorCode
 from menu.models import Category, MenuItem
 from orders.models import CartItem, Order
 
@@ -57,6 +61,7 @@ def cases(w: dict[str, Any]) -> list[tuple[str, str, User | None]]:
     return [
         ("user not found", mutation("setManager", f'(userId: "{unknown_user}")'), maria),
         ("an ID of another type", mutation("setManager", f'(userId: "{order_id}")'), maria),
+        ("a malformed ID", mutation("setManager", '(userId: "not-an-id")'), maria),
         (
             "ADMIN through the API",
             mutation("removeRole", f'(userId: "{gid("User", carol.pk)}", role: ADMIN)'),
@@ -167,6 +172,11 @@ def cases(w: dict[str, Any]) -> list[tuple[str, str, User | None]]:
         ("bad access token", 'mutation { verifyToken(token: "nope") { payload } }', None),
         ("forged cursor", '{ menuItems(after: "nope") { totalCount } }', None),
         ("not a number", '{ menuItems(filters: {minPrice: "NaN"}) { totalCount } }', None),
+        (
+            "not a plain decimal",
+            "query($p: Decimal!) { menuItems(filters: {minPrice: $p}) { totalCount } }",
+            None,
+        ),
         ("malformed ID", '{ menuItem(id: "not-an-id") { id } }', None),
         ("null variable", "query($id: ID!) { menuItem(id: $id) { id } }", None),
         ("parse error", "{ me { id ", None),
@@ -175,15 +185,44 @@ def cases(w: dict[str, Any]) -> list[tuple[str, str, User | None]]:
 
 
 EXPECTED = Path(__file__).with_name("error_answers.json")
+ROOT = Path(__file__).parents[1]
 
 
 def test_every_refusal_is_answered_in_full_as_the_contract_has_it(gql, world):
     expected = json.loads(EXPECTED.read_text())
     answers = {}
     for name, document, user in cases(world):
-        variables = {"id": None} if "$id" in document else None
+        variables = {"id": None} if "$id" in document else {"p": 1.5} if "$p" in document else None
         answer = gql.execute(document, variables, user=user)
         answer.pop("extensions", None)  # the document's cost: not what this test is about
         answers[name] = answer
+    if os.environ.get("REPIN"):  # REPIN=1: write what is answered now, to review its diff
+        EXPECTED.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n")
     assert answers == expected
     assert CartItem.objects.count() == 0  # nothing was written
+
+
+def test_every_code_is_in_the_one_documented_list():
+    """The schema's ErrorCode, the README's table and what the code raises agree."""
+    documented = {code.value for code in ErrorCode}
+    answers = json.loads(EXPECTED.read_text())
+    answered = {
+        found
+        for answer in answers.values()
+        for found in re.findall(r'"code": "([A-Z_]+)"', json.dumps(answer))
+    }
+    assert answered <= documented
+    raised = {error.code for error in all_subclasses(DomainError)}
+    raised |= {
+        code
+        for path in ROOT.glob("*/*.py")
+        for code in re.findall(r'code="([A-Z_]+)"', path.read_text())
+    }
+    assert raised - {"BAD_REQUEST"} <= documented  # DomainError's own default, never raised
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Errors and their codes", 1)[1].split("\n### ", 1)[0]
+    assert set(re.findall(r"`([A-Z][A-Z_]+)`", table)) == documented
+
+
+def all_subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct, *all_subclasses(direct)}}

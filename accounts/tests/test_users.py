@@ -18,7 +18,7 @@ query($filters: UserFilter, $first: Int, $after: String) {
 RESULT = """
   __typename
   ... on User { username roles }
-  ... on OperationInfo { messages { kind field message } }
+  ... on OperationInfo { messages { kind field message code } }
 """
 SET_MANAGER = f"mutation($id: ID!) {{ setManager(userId: $id) {{ {RESULT} }} }}"
 SET_CREW = f"mutation($id: ID!) {{ setDeliveryCrew(userId: $id) {{ {RESULT} }} }}"
@@ -43,7 +43,7 @@ class TestUsers:
             assert "errors" not in body
             assert body["data"]["users"]["totalCount"] == User.objects.count()
         else:
-            assert body["data"] is None
+            assert body["data"] == {"users": None}  # a private root field fails alone
             code = "UNAUTHENTICATED" if actor is None else "FORBIDDEN"
             assert body["errors"][0]["extensions"]["code"] == code
 
@@ -148,8 +148,15 @@ class TestRoleRules:
         assert message_kinds(result["removeRole"]) == [("VALIDATION", "role")]
         assert roles_in_db(admin_user) == {Role.ADMIN}
 
-    @pytest.mark.parametrize("user_id", [gid("User", 999999), gid("Order", 1)])
-    def test_unknown_user_is_not_found(self, gql, manager, user_id):
+    @pytest.mark.parametrize(
+        ("user_id", "code", "message"),
+        [
+            (gid("User", 999999), "NOT_FOUND", "User not found."),
+            (gid("Order", 1), "INVALID_ID", "This is not a valid user ID."),
+            ("not-an-id", "INVALID_ID", "This is not a valid user ID."),
+        ],
+    )
+    def test_unknown_user_is_refused(self, gql, manager, user_id, code, message):
         result = gql.data(SET_MANAGER, {"id": user_id}, user=manager)["setManager"]
         assert message_kinds(result) == [("VALIDATION", "userId")]
-        assert result["messages"][0]["message"] == "User not found."
+        assert (result["messages"][0]["message"], result["messages"][0]["code"]) == (message, code)

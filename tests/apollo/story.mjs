@@ -99,7 +99,7 @@ const PLACE_ORDER = gql`
     createOrderFromCart {
       __typename
       ...OrderFields
-      ... on Order { customer { id cart { id itemCount total items { id } } } }
+      ... on Order { placedFromCart { id itemCount total items { id } } }
       ${MESSAGES}
     }
   }
