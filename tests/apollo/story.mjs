@@ -477,12 +477,12 @@ step("removeFromCart: the line goes, count and total follow", async () => {
   await assertCacheIsFresh(client, customer, CART);
 });
 
-step("createOrderFromCart: the order, and the emptied cart through its customer", async () => {
+step("createOrderFromCart: the order, and the emptied cart it answers with", async () => {
   try {
     const { data } = await client.mutate({ mutation: PLACE_ORDER });
     const order = payload(data, "createOrderFromCart", "Order");
     assert.equal(order.total, money(4 * cents(dishes[0].price)));
-    assert.equal(order.customer.cart.itemCount, 0, "the returned cart is empty");
+    assert.equal(order.placedFromCart.itemCount, 0, "the returned cart is empty");
     const cachedOrder = client.readFragment({
       id: client.cache.identify(order),
       fragment: ORDER_FIELDS,
@@ -512,7 +512,10 @@ step("the access token expires: two queries at once, one refresh, both answered"
   ]);
   for (const result of [me, orders]) if (result.status === "rejected") throw result.reason;
   const sent = wire.slice(before);
-  const refreshes = sent.filter((exchange) => exchange.operationName === "RefreshToken");
+  // Answered ones: PersistedQueryLink may send a refresh twice (its hash, then the query).
+  const refreshes = sent.filter(
+    (exchange) => exchange.operationName === "RefreshToken" && exchange.status === 200,
+  );
   assert.equal(refreshes.length, 1, "one refreshToken call for both");
   const stale = sent.filter((exchange) => exchange.authorization === `JWT ${staleToken}`);
   assert.deepStrictEqual(
