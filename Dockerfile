@@ -53,6 +53,8 @@ COPY orders ./orders
 COPY graphql_runtime ./graphql_runtime
 COPY http_runtime ./http_runtime
 COPY core ./core
+# The trusted documents (README, "Transport"): FOODGRAPH_TRUSTED_DOCUMENTS reads them.
+COPY clients/generated/persisted-documents.json ./clients/generated/
 COPY --from=assets /assets/graphiql/dist ./graphiql/dist
 # Hashed, compressed static files, served by ServeStatic with far-future cache headers. The key
 # exists only for this command (settings refuse to load without one when DEBUG is off).
