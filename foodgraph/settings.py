@@ -267,6 +267,20 @@ GRAPHQL_MAX_COST = env_int("FOODGRAPH_MAX_COST", 100_000)
 GRAPHQL_MAX_RESPONSE_BYTES = env_int("FOODGRAPH_MAX_RESPONSE_BYTES", 5_000_000)
 # Largest /graphql request body, bytes (a 413 beyond it).
 GRAPHQL_MAX_BODY_BYTES = env_int("FOODGRAPH_MAX_BODY_BYTES", 100_000)
+# GraphQL over HTTP (README, "Transport"). Seconds a browser or CDN may keep the answer to a
+# public query sent over GET (the menu): a menu write shows there within this time.
+HTTP_CACHE_SECONDS = env_int("FOODGRAPH_HTTP_CACHE_SECONDS", 60)
+# Seconds an automatic persisted query (APQ) stays in the shared cache once a client sent it.
+PERSISTED_QUERY_SECONDS = env_int("FOODGRAPH_PERSISTED_QUERY_SECONDS", 24 * 3600)
+# Only the operations of clients/operations run (by text, hash or documentId): the trusted
+# documents of `make codegen`'s manifest, for a production whose apps send no others.
+TRUSTED_DOCUMENTS = env_bool("FOODGRAPH_TRUSTED_DOCUMENTS", False)
+TRUSTED_DOCUMENTS_MANIFEST = BASE_DIR / "clients" / "generated" / "persisted-documents.json"
+if TRUSTED_DOCUMENTS and not TRUSTED_DOCUMENTS_MANIFEST.is_file():
+    raise ImproperlyConfigured(
+        f"FOODGRAPH_TRUSTED_DOCUMENTS is on but {TRUSTED_DOCUMENTS_MANIFEST} is missing: "
+        "run `make codegen`."
+    )
 # Seconds a client has to send a request's headers (a 408 beyond it): see
 # http_runtime/uvicorn_protocol.py, which `uvicorn --http` must name.
 HTTP_HEADER_TIMEOUT = env_int("FOODGRAPH_HTTP_HEADER_TIMEOUT", 10)

@@ -102,6 +102,24 @@ class ErrorCode(Enum):
     RESPONSE_TOO_LARGE = strawberry.enum_value(
         "RESPONSE_TOO_LARGE", description="The answer would be over the limit: ask for less."
     )
+    NOT_ACCEPTABLE = strawberry.enum_value(
+        "NOT_ACCEPTABLE",
+        description="Accept allows neither application/graphql-response+json nor "
+        "application/json (HTTP 406).",
+    )
+    BATCHING_NOT_SUPPORTED = strawberry.enum_value(
+        "BATCHING_NOT_SUPPORTED",
+        description="A JSON array of operations: send one operation per request.",
+    )
+    PERSISTED_QUERY_NOT_FOUND = strawberry.enum_value(
+        "PERSISTED_QUERY_NOT_FOUND",
+        description="A hash or documentId of no document known here: send the query with its "
+        "hash (Apollo's PersistedQueryLink does).",
+    )
+    PERSISTED_QUERY_NOT_ALLOWED = strawberry.enum_value(
+        "PERSISTED_QUERY_NOT_ALLOWED",
+        description="Only the operations of the apps' builds (clients/operations) run here.",
+    )
     # The server
     SERVICE_UNAVAILABLE = strawberry.enum_value(
         "SERVICE_UNAVAILABLE", description="The database cannot answer right now: retry."

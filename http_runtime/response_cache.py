@@ -27,24 +27,21 @@ GENERATION_KEY = "graphql-response:generation"
 ENTRY_KEY = "graphql-response:{digest}"
 
 
-def key_for(body: bytes, public_fields: frozenset[str]) -> str | None:
-    """The cache key of a POSTed GraphQL body, or None when its answer must not be cached:
-    unless it reads nothing but `public_fields`, root fields the same for every caller."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # the view refuses such a body with a clear 400
-        return None
-    if not isinstance(data, dict):
-        return None
-    query, operation_name = data.get("query"), data.get("operationName")
-    variables = data.get("variables") or {}
+def key_for(
+    query: str | None,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    public_fields: frozenset[str],
+) -> str | None:
+    """The cache key of a GraphQL request (its document resolved from any hash), or None when
+    its answer must not be cached: unless it reads nothing but `public_fields`, root fields the
+    same for every caller."""
+    # Strawberry checks the query's type, not operationName's.
     if not isinstance(query, str) or not isinstance(operation_name, str | None):
-        return None
-    if not isinstance(variables, dict):
         return None
     if not reads_only_public_fields(query, operation_name, public_fields):
         return None
-    canonical = json.dumps([query, operation_name, variables], sort_keys=True)
+    canonical = json.dumps([query, operation_name, variables or {}], sort_keys=True)
     return ENTRY_KEY.format(digest=hashlib.sha256(canonical.encode()).hexdigest())
 
 

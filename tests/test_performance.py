@@ -4,7 +4,6 @@ Timings belong to `make bench`; here are the counts and the behaviours it relies
 """
 
 import contextlib
-import json
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -45,7 +44,7 @@ def sql(gql, query, variables=None, **kwargs) -> tuple[dict, list[str]]:
 
 
 def stored(query: str) -> bool:
-    key = response_cache.key_for(json.dumps({"query": query}).encode(), PUBLIC_QUERY_FIELDS)
+    key = response_cache.key_for(query, None, None, PUBLIC_QUERY_FIELDS)
     return key is not None and cache.get(key) is not None
 
 
