@@ -150,7 +150,6 @@ def test_body_under_the_limit_with_padding_is_fine(gql):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b'[{"query": "{ me { id } }"}]', "Batching is not enabled"),
         (b"{not json", "Unable to parse request body as JSON"),
         (b"\xff\xfe", "Unable to parse request body as JSON"),
         (b'"{ me { id } }"', "The request body must be a JSON object."),
