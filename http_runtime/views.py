@@ -4,22 +4,29 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from typing import Any, NoReturn
 
 from asgiref.sync import sync_to_async
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.functional import SimpleLazyObject
 from redis import RedisError
 from strawberry.django.views import AsyncGraphQLView
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from core import metrics
-from core.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
-from http_runtime import response_cache
+from core.errors import Unauthenticated
+from http_runtime import persisted_documents, response_cache, transport
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -28,6 +35,8 @@ AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 BODY_TOO_LARGE = "foodgraph.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 REQUEST_ID_HEADER = "X-Request-ID"
+# README, "Transport", says why.
+BATCH_REFUSED = "Batched requests are not supported: send one operation per request."
 logger = logging.getLogger("foodgraph.errors")
 request_log = logging.getLogger("foodgraph.requests")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -47,6 +56,9 @@ class GraphQLView(AsyncGraphQLView):
     """
 
     public_query_fields: frozenset[str] = frozenset()
+    # Per request (Django makes a view instance for each): its parameters, once parsed.
+    request_data: GraphQLRequestData | None = None
+    body_parameters: Mapping[str, Any] = MappingProxyType({})
 
     @staticmethod
     def user_for_token(token: str) -> Any:
@@ -60,26 +72,49 @@ class GraphQLView(AsyncGraphQLView):
         except Exception:
             if settings.DEBUG:
                 raise  # Django's debug page
-            # A fault outside the operation (e.g. the database, while reading the token's
-            # user): masked like one inside it, and findable in the log by the same id.
+            # A fault outside the operation: masked like one inside it, and findable in the
+            # log by the same id.
             logger.exception("Unexpected error (request id %s)", request.request_id)
             response = request_error(
                 500, "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request.request_id
             )
+        response = self.for_client(request, response)
         response[REQUEST_ID_HEADER] = request.request_id
         log_request(request, response, time.perf_counter() - started)
         return response
 
     async def dispatch_with_id(self, request: HttpRequest) -> HttpResponseBase:
+        adapter = self.request_adapter_class(request)
+        if self.should_render_graphql_ide(adapter):
+            return await self.respond(request)  # GraphiQL's page (a 404 when it is off)
+        request.graphql_media_type = transport.negotiate(request)
+        if request.graphql_media_type is None:
+            accepted = f"{transport.GRAPHQL_RESPONSE} or {transport.JSON}"
+            return request_error(406, f"GraphQL answers in {accepted} only.", code="NOT_ACCEPTABLE")
         if request.scope.get(BODY_TOO_LARGE):  # see `limit_body`
             response = request_error(413, "Request body too large.", "PAYLOAD_TOO_LARGE")
             response["Connection"] = "close"  # the server stops reading the rest of it
             return response
+        if not self.is_request_allowed(adapter):
+            return request_error(405, "GraphQL only supports GET and POST requests.", "BAD_REQUEST")
+        try:
+            # Once, here: the response cache must see the document a hash stands for.
+            data = await self.parse_http_body(adapter)
+        except HTTPException as error:
+            code = error.code if isinstance(error, BadRequest) else "BAD_REQUEST"
+            return request_error(error.status_code, error.reason, code)
+        except persisted_documents.Refused as refusal:
+            return request_error(
+                refusal.status, refusal.message, refusal.code, well_formed=refusal.well_formed
+            )
         if (
             settings.RESPONSE_CACHE_SECONDS
-            and request.method == "POST"
             and "Authorization" not in request.headers
-            and (key := response_cache.key_for(request.body, self.public_query_fields))
+            and (
+                key := response_cache.key_for(
+                    data.query, data.operation_name, data.variables, self.public_query_fields
+                )
+            )
         ):
             return await self.respond_cached(key, request)
         return await self.respond(request)
@@ -94,7 +129,7 @@ class GraphQLView(AsyncGraphQLView):
             return await self.respond(request)
         if content is not None:
             metrics.RESPONSE_CACHE_LOOKUPS.labels("hit").inc()
-            return HttpResponse(content, content_type="application/json")
+            return transport.GraphQLAnswer(content, has_errors=False)
         metrics.RESPONSE_CACHE_LOOKUPS.labels("miss").inc()
         response = await self.respond(request)
         if cacheable(response):
@@ -105,37 +140,31 @@ class GraphQLView(AsyncGraphQLView):
         return response
 
     async def respond(self, request: HttpRequest) -> HttpResponseBase:
-        try:
-            request.user = await self.authenticate(request.headers.get("Authorization", ""))
-        except Unauthenticated as error:
-            # A bad token is an error, never a silent downgrade to anonymous.
-            response = request_error(401, error.message, error.code)
-            response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-            return response
-        except DATABASE_OUTAGES as error:
-            # The user lookup is the first query: with the database down it fails here, before
-            # GraphQL runs. Answer in GraphQL's shape, not with Django's HTML 500 page.
-            logger.warning("Database unavailable (request id %s): %r", request.request_id, error)
-            response = request_error(
-                503,
-                ServiceUnavailable.default_message,
-                ServiceUnavailable.code,
-                requestId=request.request_id,
-            )
-            response["Retry-After"] = "5"
-            return response
+        header = request.headers.get("Authorization", "")
+        # Looked up when a field first asks who calls, on the operation's database thread: a
+        # query of public fields or a token mutation never reads the token.
+        request.user = SimpleLazyObject(lambda: self.caller(request, header))
         try:
             return within_size_limit(await self.run(request=request))
         except HTTPException as error:  # strawberry's own refusals, in GraphQL's shape
             return request_error(error.status_code, error.reason, "BAD_REQUEST")
 
-    async def authenticate(self, header: str) -> Any:
+    def caller(self, request: HttpRequest, header: str) -> Any:
+        """Who the `Authorization` header says calls: AnonymousUser without one, a
+        `RefusedCaller` for credentials that are refused."""
         if not header:
             return AnonymousUser()
         scheme, _, token = header.partition(" ")
-        if scheme.lower() not in AUTH_SCHEMES or not token.strip():
-            raise Unauthenticated("Authorization header must be 'JWT <token>' or 'Bearer <token>'.")
-        return await sync_to_async(self.user_for_token)(token.strip())
+        try:
+            if scheme.lower() not in AUTH_SCHEMES or not token.strip():
+                raise Unauthenticated(
+                    "Authorization header must be 'JWT <token>' or 'Bearer <token>'."
+                )
+            user = self.user_for_token(token.strip())
+        except Unauthenticated as refusal:
+            return RefusedCaller(refusal)
+        request.signed_in_user_id = user.pk  # for the log line
+        return user
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -147,11 +176,106 @@ class GraphQLView(AsyncGraphQLView):
         if holds_lone_surrogate(data, decoded):
             # Python's json takes "\udfff" as a str that no database driver can encode.
             raise HTTPException(400, "The request body holds a lone surrogate (\\ud800-\\udfff).")
-        # A list is a batch, which strawberry refuses with its own message; other non-objects
-        # would reach strawberry's `data.get(...)` as a 500.
+        # Other non-objects would reach strawberry's `data.get(...)` as a 500; a list is a
+        # batch (or a GET parameter's JSON, which strawberry checks).
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
+        if data is self.request.body:  # not a GET parameter's JSON
+            if isinstance(decoded, list):
+                raise BadRequest(BATCH_REFUSED, code="BATCHING_NOT_SUPPORTED")
+            self.body_parameters = decoded
         return decoded
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        """The request's parameters, the document a hash or `documentId` names resolved
+        (http_runtime/persisted_documents.py). Parsed once: `dispatch_with_id` first asks."""
+        if self.request_data is None:
+            data = await super().parse_http_body(request)
+            assert isinstance(data, GraphQLRequestData)  # a batch was refused while decoding
+            parameters = request.query_params if request.method == "GET" else self.body_parameters
+            data.query = await persisted_documents.document_for(
+                data.query, data.extensions, parameters.get("documentId")
+            )
+            self.request_data = data
+        return self.request_data
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that names its document by a hash or a documentId."""
+        parameters = request.query_params
+        return (
+            "extensions" not in parameters
+            and "documentId" not in parameters
+            and super().should_render_graphql_ide(request)
+        )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as error:
+            refused = error.__cause__
+            if (
+                isinstance(refused, InvalidOperationTypeError)
+                and refused.operation_type is OperationType.MUTATION
+                and self.request.method == "GET"
+            ):
+                # The GraphQL-over-HTTP spec's answer to a mutation over GET.
+                raise HTTPException(405, error.reason) from error
+            raise
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: HttpResponse,
+    ) -> HttpResponseBase:
+        assert isinstance(response_data, dict)  # batches are refused
+        response = transport.answer(dict(response_data))
+        for name, value in sub_response.items():  # what resolvers set (Retry-After)
+            if name.lower() != "content-type":
+                response[name] = value
+        return response
+
+    def for_client(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """`response` in the media type the request negotiated, with its caching headers."""
+        media_type = getattr(request, "graphql_media_type", None) or transport.JSON
+        response = transport.for_media_type(response, media_type)
+        if response.status_code == 405:
+            response.setdefault("Allow", "POST" if request.method == "GET" else "GET, POST")
+        data = self.request_data
+        public = (
+            request.method == "GET"
+            and "Authorization" not in request.headers
+            and data is not None
+            and isinstance(data.query, str)
+            and response_cache.reads_only_public_fields(
+                data.query, data.operation_name, self.public_query_fields
+            )
+        )
+        return transport.with_cache_headers(request, response, public=public)
+
+
+class BadRequest(HTTPException):
+    """A request that is not GraphQL over HTTP, refused with a code of its own."""
+
+    def __init__(self, reason: str, *, code: str) -> None:
+        super().__init__(400, reason)
+        self.code = code
+
+
+class RefusedCaller:
+    """`request.user` when the request's credentials were refused: a bad, expired or revoked
+    token, or a malformed header.
+
+    Reading anything about the caller raises the refusal, so each field whose answer depends on
+    who calls fails with its code (TOKEN_EXPIRED: refresh and retry; UNAUTHENTICATED: sign in),
+    while fields that are the same for everyone (the menu, the token mutations) answer. A stale
+    token then blocks nothing public, and nothing is answered as if the caller were anonymous.
+    """
+
+    def __init__(self, refusal: Unauthenticated) -> None:
+        self.refusal = refusal
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise type(self.refusal)(self.refusal.message)
 
 
 def holds_lone_surrogate(data: str | bytes, decoded: object) -> bool:
@@ -174,8 +298,7 @@ def log_request(request: HttpRequest, response: HttpResponseBase, seconds: float
     """The request's one line in the log: never its body, variables or headers, so never a
     token or a password."""
     operation_name = getattr(request, "graphql_operation_name", None)
-    user = getattr(request, "user", None)
-    user_id = user.pk if user is not None and user.is_authenticated else None
+    user_id = getattr(request, "signed_in_user_id", None)
     request_log.info(
         "%s %s %s %d %.1f ms (request id %s, user %s)",
         request.method,
@@ -257,17 +380,19 @@ def cacheable(response: HttpResponseBase) -> bool:
     shared, and a few large entries would evict everything else in it."""
     return (
         response.status_code == 200
-        and isinstance(response, HttpResponse)
+        and isinstance(response, transport.GraphQLAnswer)
+        and not response.has_errors
         and len(response.content) <= settings.RESPONSE_CACHE_MAX_BYTES
-        and "errors" not in json.loads(response.content)
     )
 
 
-def request_error(status: int, message: str, code: str, **extensions: str) -> JsonResponse:
-    """An answer in GraphQL's shape to a request refused before GraphQL ran."""
+def request_error(
+    status: int, message: str, code: str, *, well_formed: bool = False, **extensions: str
+) -> HttpResponse:
+    """An answer in GraphQL's shape to a request refused before GraphQL ran (`status`, and a
+    200 as application/json when `well_formed`: see http_runtime/transport.py)."""
     metrics.ERRORS.labels(code).inc()
-    error = {"message": message, "extensions": {"code": code, **extensions}}
-    return JsonResponse({"data": None, "errors": [error]}, status=status)
+    return transport.refusal(status, message, code, well_formed=well_formed, **extensions)
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:

@@ -7,7 +7,6 @@ import strawberry_django
 from django.db.models import Q
 from strawberry import auto, relay
 
-from core.errors import BadUserInput
 from core.ids import pk_or_none
 from core.pagination import KeysetConnection
 from graphql_runtime.cost import CappedRelatedList, most_items
@@ -67,18 +66,11 @@ class MenuItemFilter:
 
     @strawberry_django.filter_field(description="Price at least this.")
     def min_price(self, value: Decimal, prefix: str) -> Q:
-        return Q(**{f"{prefix}price__gte": finite(value, "minPrice")})
+        return Q(**{f"{prefix}price__gte": value})
 
     @strawberry_django.filter_field(description="Price at most this.")
     def max_price(self, value: Decimal, prefix: str) -> Q:
-        return Q(**{f"{prefix}price__lte": finite(value, "maxPrice")})
-
-
-def finite(value: Decimal, field: str) -> Decimal:
-    """The Decimal scalar takes NaN and Infinity, which Django's lookups refuse with a fault."""
-    if not value.is_finite():
-        raise BadUserInput(f"{field} must be a number.")
-    return value
+        return Q(**{f"{prefix}price__lte": value})
 
 
 # Ties broken by id: the connection appends it to every ordering (core/pagination.py).
@@ -98,7 +90,7 @@ class CreateCategoryInput:
 
 @strawberry.input(description="Fields left out (or null) are left as they are.")
 class UpdateCategoryInput:
-    id: relay.GlobalID
+    id: strawberry.ID
     title: str | None = None
     slug: str | None = strawberry.field(
         default=None, description="An empty string derives it from the title again."
@@ -109,7 +101,7 @@ class UpdateCategoryInput:
 class CreateMenuItemInput:
     title: str
     price: Decimal
-    category: relay.GlobalID
+    category: strawberry.ID
     description: str = ""
     featured: bool = False
     available: bool = True
@@ -117,10 +109,10 @@ class CreateMenuItemInput:
 
 @strawberry.input(description="Fields left out (or null) are left as they are.")
 class UpdateMenuItemInput:
-    id: relay.GlobalID
+    id: strawberry.ID
     title: str | None = None
     price: Decimal | None = None
-    category: relay.GlobalID | None = None
+    category: strawberry.ID | None = None
     description: str | None = None
     featured: bool | None = None
     available: bool | None = None

@@ -13,7 +13,7 @@ from graphql_runtime.errors import argument_names
 
 from . import services
 from .models import Order
-from .types import CartType, OrderFilter, OrderOrder, OrderType
+from .types import PLACED_BY, CartType, OrderFilter, OrderOrder, OrderType
 
 # The model each mutation's errors may name, as its argument.
 MENU_ITEM_ID = argument_names(menu_item="menuItemId")
@@ -24,7 +24,7 @@ ASSIGNMENT = argument_names(order="orderId", delivery_crew="deliveryCrewId")
 
 @strawberry.type
 class Query:
-    orders: KeysetConnection[OrderType] = strawberry_django.connection(
+    orders: KeysetConnection[OrderType] | None = strawberry_django.connection(
         filters=OrderFilter,
         order=OrderOrder,
         extensions=[IsAuthenticated()],
@@ -45,27 +45,30 @@ class Query:
         # OrderType.get_queryset narrows this to the caller's scope.
         return Order.objects.none() if pk is None else Order.objects.filter(pk=pk)  # type: ignore[return-value]
 
-    @strawberry_django.field(extensions=[IsAuthenticated()], description="The caller's cart.")
-    def cart(self, info: Info) -> CartType:
+    @strawberry_django.field(
+        extensions=[IsAuthenticated()],
+        description="The caller's cart; null, with an error, for an anonymous caller.",
+    )
+    def cart(self, info: Info) -> CartType | None:
         return CartType.from_cart(services.cart_of(info.context.request.user))
 
 
 @strawberry.type
 class Mutation:
     @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=MENU_ITEM_ID)
-    def add_to_cart(self, info: Info, menu_item_id: relay.GlobalID, quantity: int = 1) -> CartType:
+    def add_to_cart(self, info: Info, menu_item_id: strawberry.ID, quantity: int = 1) -> CartType:
         item_pk = pk_from_global_id(menu_item_id, "MenuItem")
         return CartType.from_cart(services.add_to_cart(current_user(info), item_pk, quantity))
 
     @strawberry_django.mutation(
         extensions=[IsAuthenticated()], metadata=CART_ITEM_ID, description="0 removes the line."
     )
-    def update_cart_item(self, info: Info, item_id: relay.GlobalID, quantity: int) -> CartType:
+    def update_cart_item(self, info: Info, item_id: strawberry.ID, quantity: int) -> CartType:
         line_pk = pk_from_global_id(item_id, "CartItem")
         return CartType.from_cart(services.update_cart_item(current_user(info), line_pk, quantity))
 
     @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=CART_ITEM_ID)
-    def remove_from_cart(self, info: Info, item_id: relay.GlobalID) -> CartType:
+    def remove_from_cart(self, info: Info, item_id: strawberry.ID) -> CartType:
         line_pk = pk_from_global_id(item_id, "CartItem")
         return CartType.from_cart(services.remove_from_cart(current_user(info), line_pk))
 
@@ -78,11 +81,14 @@ class Mutation:
         description="Place an order from the cart: one transaction; the cart is emptied.",
     )
     def create_order_from_cart(self, info: Info) -> OrderType:
-        return services.create_order_from_cart(current_user(info))
+        customer = current_user(info)
+        order = services.create_order_from_cart(customer)
+        setattr(order, PLACED_BY, customer)
+        return order  # type: ignore[return-value]
 
     @strawberry_django.mutation(extensions=[HasRole(policy.ASSIGN_ORDERS)], metadata=ASSIGNMENT)
     def assign_order(
-        self, info: Info, order_id: relay.GlobalID, delivery_crew_id: relay.GlobalID
+        self, info: Info, order_id: strawberry.ID, delivery_crew_id: strawberry.ID
     ) -> OrderType:
         return services.assign_order(
             current_user(info),
@@ -91,16 +97,16 @@ class Mutation:
         )
 
     @strawberry_django.mutation(extensions=[HasRole(policy.DELIVER_ORDERS)], metadata=ORDER_ID)
-    def mark_delivered(self, info: Info, order_id: relay.GlobalID) -> OrderType:
+    def mark_delivered(self, info: Info, order_id: strawberry.ID) -> OrderType:
         order_pk = pk_from_global_id(order_id, "Order")
         return services.mark_delivered(current_user(info), order_pk)
 
     @strawberry_django.mutation(extensions=[IsAuthenticated()], metadata=ORDER_ID)
-    def cancel_order(self, info: Info, order_id: relay.GlobalID) -> OrderType:
+    def cancel_order(self, info: Info, order_id: strawberry.ID) -> OrderType:
         order_pk = pk_from_global_id(order_id, "Order")
         return services.cancel_order(current_user(info), order_pk)
 
     @strawberry_django.mutation(extensions=[HasRole(policy.DELETE_ORDERS)], metadata=ORDER_ID)
-    def delete_order(self, info: Info, order_id: relay.GlobalID) -> OrderType:
+    def delete_order(self, info: Info, order_id: strawberry.ID) -> OrderType:
         order_pk = pk_from_global_id(order_id, "Order")
         return services.delete_order(current_user(info), order_pk)

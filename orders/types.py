@@ -33,8 +33,9 @@ class CartItemType(relay.Node):
         return root.menu_item.price * root.quantity
 
 
-@strawberry.type(name="Cart")
-class CartType:
+@strawberry.type(name="Cart", description="A user's cart: each user has one, for good.")
+class CartType(relay.Node):
+    id: relay.NodeID[int]  # its owner's key: a cache keeps one entry per cart, whoever asks
     items: list[CartItemType] = strawberry.field(
         metadata=most_items(services.MOST_CART_LINES),
         description=f"At most {services.MOST_CART_LINES} lines: a cart holds no more.",
@@ -46,7 +47,7 @@ class CartType:
     def from_cart(cls, cart: services.Cart) -> "CartType":
         # A cart written around the API (the admin) may hold more lines: it shows no more.
         lines = cart.items[: services.MOST_CART_LINES]
-        return cls(items=lines, total=cart.total, item_count=cart.item_count)  # type: ignore[arg-type]
+        return cls(id=cart.owner_id, items=lines, total=cart.total, item_count=cart.item_count)  # type: ignore[arg-type]
 
 
 @strawberry_django.type(OrderItem, name="OrderItem")
@@ -64,6 +65,10 @@ class OrderItemType(relay.Node):
         return root.line_total
 
 
+# Set by createOrderFromCart on the order it answers with: the customer whose cart it emptied.
+PLACED_BY = "placed_by"
+
+
 @strawberry_django.type(Order, name="Order")
 class OrderType(relay.Node):
     id: relay.NodeID[int]
@@ -78,6 +83,14 @@ class OrderType(relay.Node):
         metadata=most_items(services.MOST_CART_LINES),
         description=f"At most {services.MOST_CART_LINES}: orders are placed from carts.",
     )
+
+    @strawberry_django.field(
+        description="In createOrderFromCart's answer, the cart the order was placed from, now "
+        "empty (so that a client's cache learns it there); null anywhere else."
+    )
+    def placed_from_cart(self, root: Order) -> CartType | None:
+        customer = getattr(root, PLACED_BY, None)
+        return None if customer is None else CartType.from_cart(services.cart_of(customer))
 
     @classmethod
     def get_queryset(cls, queryset: QuerySet[Order], info: Info, **kwargs: Any) -> QuerySet[Order]:
