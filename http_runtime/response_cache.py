@@ -1,11 +1,12 @@
 """A cache of whole GraphQL responses for public queries, dropped at once by any menu write.
 
-Only anonymous queries that read nothing but public root fields (the view's
-`public_query_fields`) are cached: their answer is the same for every caller. Each entry keeps
-the generation it was computed in, and a write to the menu starts a new generation once its
-transaction commits, so every worker of every pod stops serving the old entries at the same
-moment. The generation and the entry
-come back in one round trip.
+Only queries that read nothing but public root fields (the view's `public_query_fields`) are
+cached, whoever sends them: their answer is the same for every caller, and nothing in them
+reads the caller, so a signed-in customer's menu is served from here too. What a document
+selects decides, not whether a token came with it. Each entry keeps the generation it was
+computed in, and a write to the menu starts a new generation once its transaction commits, so
+every worker of every pod stops serving the old entries at the same moment. The generation and
+the entry come back in one round trip.
 
 This needs a cache that every worker shares (Redis): a per-process cache could not be told
 about a write made by another worker, so without REDIS_URL the response cache is off.

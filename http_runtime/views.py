@@ -108,8 +108,8 @@ class GraphQLView(AsyncGraphQLView):
                 refusal.status, refusal.message, refusal.code, well_formed=refusal.well_formed
             )
         if (
+            # Whoever sends it, a token or not: a public document never reads the caller.
             settings.RESPONSE_CACHE_SECONDS
-            and "Authorization" not in request.headers
             and (
                 key := response_cache.key_for(
                     data.query, data.operation_name, data.variables, self.public_query_fields
@@ -120,7 +120,7 @@ class GraphQLView(AsyncGraphQLView):
         return await self.respond(request)
 
     async def respond_cached(self, key: str, request: HttpRequest) -> HttpResponseBase:
-        """An anonymous public query: from the response cache, or computed and stored there."""
+        """A query of public fields only: from the response cache, or computed and stored there."""
         try:
             generation, content = await sync_to_async(response_cache.lookup)(key)
         except RedisError:

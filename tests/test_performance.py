@@ -151,10 +151,29 @@ class TestResponseCache:
         gql.execute(query)
         assert not stored(query)
 
-    def test_signed_in_callers_are_not_served_from_the_cache(self, gql, customer, menu):
-        gql.data(MENU_PAGE, user=customer)
-        _, queries = sql(gql, MENU_PAGE, user=customer)
-        assert queries
+    def test_signed_in_callers_share_the_public_answer(self, gql, customer, manager, menu):
+        """What the document selects decides, not the token: the menu is everyone's."""
+        first = gql.data(MENU_PAGE, user=customer)
+        again, queries = sql(gql, MENU_PAGE, user=manager)
+        assert (again, queries) == (first, [])
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "{ me { username } categories { title } }",
+            "{ categories { title } cart { itemCount } }",
+            "{ orders { totalCount } }",
+        ],
+    )
+    def test_answers_that_depend_on_the_caller_are_never_shared(
+        self, gql, customer, manager, menu, query
+    ):
+        for user in (customer, manager, customer):
+            fresh = gql.execute(query, user=user)
+            _, queries = sql(gql, query, user=user)
+            assert queries, user  # computed for each caller, every time
+            assert gql.execute(query, user=user) == fresh
+        assert not stored(query)
 
     def test_variables_are_part_of_the_key(self, gql, menu):
         query = "query($id: ID!) { menuItem(id: $id) { title } }"
