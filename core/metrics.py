@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -51,6 +52,28 @@ RATE_LIMITED = Counter(
     "foodgraph_rate_limited",
     "Attempts refused by a limit (RATE_LIMITED or the admin's lockout), by what was tried.",
     ["attempt"],
+)
+EVENTS_PUBLISHED = Counter(
+    "foodgraph_events_published",
+    "Events sent to a group of subscribers (core/events.py), by result (sent, failed).",
+    ["result"],
+)
+SUBSCRIPTION_CONNECTIONS = Gauge(
+    "foodgraph_subscription_connections",
+    "WebSocket connections open on /graphql.",
+    multiprocess_mode="livesum",
+)
+SUBSCRIPTION_EVENTS = Counter(
+    "foodgraph_subscription_events",
+    "Events that reached a subscription, by what became of them: delivered, skipped (not the "
+    "subscriber's to see, or older than one delivered), dropped (the subscription was too far "
+    "behind).",
+    ["result"],
+)
+SUBSCRIPTION_CLOSES = Counter(
+    "foodgraph_subscription_closes",
+    "WebSocket connections the server closed, by close code (4403 token, 4429 limit, ...).",
+    ["code"],
 )
 
 # Operation names come from clients: past this many distinct ones per process, the rest are

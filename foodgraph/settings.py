@@ -221,6 +221,45 @@ if RESPONSE_CACHE_SECONDS and not REDIS_URL:
         "invalidated by a menu write made in another worker."
     )
 
+# Subscriptions (GraphQL over WebSocket on GRAPHQL_PATH, http_runtime/subscriptions.py): order
+# events reach the subscribers of every worker and pod through Redis pub/sub, or, without
+# REDIS_URL, those of this process only. Pub/sub channels are shared by all of a Redis server's
+# databases: the key prefix keeps deployments (and test runs) sharing one server apart.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+            "prefix": CACHES["default"]["KEY_PREFIX"] + ":events:",
+        },
+    }
+    if REDIS_URL
+    else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+}
+if env_int("WEB_CONCURRENCY", 1) > 1 and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY is over 1 but REDIS_URL is not set: an order change made in one "
+        "worker would never reach the subscribers connected to another. Set REDIS_URL, or "
+        "run one worker."
+    )
+# Limits of subscriptions: operations at once on one connection; connections at once per user
+# and per client address, in each worker process; seconds a new connection has to send
+# connection_init (then 4408); events queued for one subscription before its connection is
+# dropped as too slow (then 1013, try again later: the client reconnects and refetches).
+SUBSCRIPTIONS_PER_CONNECTION = env_int("FOODGRAPH_SUBSCRIPTIONS_PER_CONNECTION", 20)
+SUBSCRIPTION_CONNECTIONS_PER_USER = env_int("FOODGRAPH_SUBSCRIPTION_CONNECTIONS_PER_USER", 10)
+SUBSCRIPTION_CONNECTIONS_PER_ADDRESS = env_int(
+    "FOODGRAPH_SUBSCRIPTION_CONNECTIONS_PER_ADDRESS", 100
+)
+SUBSCRIPTION_INIT_TIMEOUT = env_int("FOODGRAPH_SUBSCRIPTION_INIT_TIMEOUT", 10)
+SUBSCRIPTION_MAX_PENDING_EVENTS = env_int("FOODGRAPH_SUBSCRIPTION_MAX_PENDING_EVENTS", 100)
+# Seconds between the server's `ping` messages on an idle connection (0: none); under the
+# Ingress's read timeout (k8s/web/ingress.yaml).
+SUBSCRIPTION_KEEPALIVE_SECONDS = env_int("FOODGRAPH_SUBSCRIPTION_KEEPALIVE_SECONDS", 20)
+# On SIGTERM: seconds /readyz answers 503 before the sockets close with 1001 (going away), so
+# the kubelet has taken the pod out of rotation when their clients reconnect (deployment.yaml).
+SHUTDOWN_DRAIN_SECONDS = env_int("FOODGRAPH_SHUTDOWN_DRAIN_SECONDS", 0)
+
 # CORS for browser frontends, on the API only.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/graphql/?$"

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -33,6 +34,17 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # Deleted through the services, as the API deletes: the order's subscribers hear of it.
+    def delete_model(self, request: HttpRequest, obj: Order) -> None:
+        self.delete_queryset(request, Order.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        for order in queryset:
+            try:
+                services.delete_order(request.user, order.pk)
+            except Forbidden as error:
+                raise PermissionDenied(error.message) from None
 
     @admin.action(description="Cancel selected orders")
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:

@@ -54,6 +54,9 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=10, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Changes so far, counted in the transaction that makes each: the number its event carries,
+    # so that subscribers keep each order's events in order (orders/events.py).
+    sequence = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from accounts import policy
 from accounts.models import User
-from core.errors import Forbidden, Invalid, NotFound
+from core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from core.money import CENT
 from menu.models import MenuItem
 
+from . import events
 from .models import CartItem, Order, OrderItem
 
 MAX_LINE_QUANTITY = 99
@@ -139,16 +140,48 @@ def _check_quantity(quantity: int, *, allowed_min: int) -> None:
 # Orders
 
 
-def visible_orders(user: User, orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
-    """CUSTOMER: their own; DELIVERY_CREW: those assigned to them; MANAGER, ADMIN: all."""
-    orders = Order.objects.all() if orders is None else orders
+def order_scope(user: User) -> dict[str, int] | None:
+    """The orders `user` sees, as the field values they share: CUSTOMER their own, DELIVERY_CREW
+    those assigned to them, MANAGER and ADMIN all ({}); None for none. Queries filter on it
+    (`visible_orders`), and subscriptions on the fields an order event carries."""
     if not user.is_authenticated or not user.is_active:
-        return orders.none()
+        return None
     if policy.allows(user, policy.SEE_ALL_ORDERS):
-        return orders
+        return {}
     if policy.allows(user, policy.DELIVER_ORDERS):
-        return orders.filter(delivery_crew=user)
-    return orders.filter(customer=user)
+        return {"delivery_crew_id": user.pk}
+    return {"customer_id": user.pk}
+
+
+def visible_orders(user: User, orders: QuerySet[Order] | None = None) -> QuerySet[Order]:
+    """The orders of `user`'s scope (`order_scope`)."""
+    orders = Order.objects.all() if orders is None else orders
+    scope = order_scope(user)
+    return orders.none() if scope is None else orders.filter(**scope)
+
+
+def visible_order(user: User, order_id: int) -> Order | None:
+    """One order of `user`'s scope, with its customer and crew member, as it is now."""
+    orders = visible_orders(user).select_related("customer", "delivery_crew")
+    return orders.filter(pk=order_id).first()
+
+
+def events_scope(user: User) -> dict[str, int]:
+    """The scope of the order events `user` may hear (`order_scope`); Unauthenticated for nobody
+    signed in."""
+    scope = order_scope(user)
+    if scope is None:
+        raise Unauthenticated("You must be signed in.")
+    return scope
+
+
+def order_events_scope(user: User, order_id: int | None) -> dict[str, int]:
+    """The same, to follow one order: NotFound when `user` may not read it, as for a missing one
+    (None: an ID that names no order)."""
+    scope = events_scope(user)
+    if order_id is None or not visible_orders(user).filter(pk=order_id).exists():
+        raise NotFound("Order")
+    return scope
 
 
 def create_order_from_cart(user: User) -> Order:
@@ -182,6 +215,7 @@ def create_order_from_cart(user: User) -> Order:
         order = Order.objects.create(
             customer=user,
             total=Cart(lines).total.quantize(CENT),
+            sequence=1,
         )
         OrderItem.objects.bulk_create(
             OrderItem(
@@ -194,6 +228,7 @@ def create_order_from_cart(user: User) -> Order:
             for line in lines
         )
         CartItem.objects.filter(pk__in=[line.pk for line in lines]).delete()
+        events.publish_on_commit(order, events.Kind.CREATED)
     return order
 
 
@@ -207,7 +242,7 @@ def assign_order(actor: User, order_id: int, crew_id: int) -> Order:
         raise Invalid.on("delivery_crew", f"{crew.username} is not in the delivery crew.")
     with transaction.atomic():
         order = _locked_order(actor, order_id)
-        _move(order, Status.ASSIGNED, delivery_crew=crew)
+        _move(order, Status.ASSIGNED, events.Kind.ASSIGNED, delivery_crew=crew)
     return order
 
 
@@ -217,7 +252,7 @@ def mark_delivered(actor: User, order_id: int) -> Order:
         order = _locked_order(actor, order_id)
         if order.delivery_crew_id != actor.pk:
             raise Forbidden("Only the assigned delivery crew member can deliver it.")
-        _move(order, Status.DELIVERED, delivered_at=timezone.now())
+        _move(order, Status.DELIVERED, events.Kind.DELIVERED, delivered_at=timezone.now())
     return order
 
 
@@ -234,7 +269,7 @@ def cancel_order(actor: User, order_id: int) -> Order:
                 )
         else:
             raise Forbidden("You cannot cancel this order.")
-        _move(order, Status.CANCELLED)
+        _move(order, Status.CANCELLED, events.Kind.CANCELLED)
     return order
 
 
@@ -246,7 +281,9 @@ def delete_order(actor: User, order_id: int) -> Order:
         items = list(order.items.all())
         deleted_pk = order.pk
         order.delete()
-    order.pk = deleted_pk
+        order.pk = deleted_pk
+        order.sequence += 1
+        events.publish_on_commit(order, events.Kind.DELETED)
     order._prefetched_objects_cache = {"items": items}  # answer from memory, not the DB
     return order
 
@@ -258,8 +295,8 @@ def _locked_order(actor: User, order_id: int) -> Order:
     return order
 
 
-def _move(order: Order, status: str, **changes: object) -> None:
-    """The only way an order's status changes."""
+def _move(order: Order, status: str, kind: events.Kind, **changes: object) -> None:
+    """The only way an order's status changes; its subscribers hear of it once it commits."""
     if status not in TRANSITIONS[order.status]:
         raise Invalid.on(
             None,
@@ -268,6 +305,8 @@ def _move(order: Order, status: str, **changes: object) -> None:
             code="invalid_transition",
         )
     order.status = status
+    order.sequence += 1  # the row is locked (`_locked_order`): no other change counts at once
     for name, value in changes.items():
         setattr(order, name, value)
-    order.save(update_fields=["status", *changes])
+    order.save(update_fields=["status", "sequence", *changes])
+    events.publish_on_commit(order, kind)
