@@ -84,7 +84,7 @@ def _keep_test_connection() -> Iterator[None]:
         request_finished.connect(receiver)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The local Redis, which the CI machine runs; a run without it skips the tests that need it."""
     import redis

@@ -1,11 +1,13 @@
 """ASGI entry point: `uvicorn foodgraph.asgi:application`.
 
-Three Django handlers share the process, split by path:
+Three Django handlers and a WebSocket consumer share the process, split by path:
 - GraphQL (`GRAPHQL_PATH`) runs `API_MIDDLEWARE`, async middleware only, and does its database
   work on one long-lived thread (unless that thread is stuck: see `GraphQLHandler`);
 - the probes (`PROBE_PATHS`) run the same middleware, a thread each, as Django does: they must
   answer while that thread waits on a database that has stopped answering;
-- the site (the admin, static files) runs Django's usual stack, `MIDDLEWARE`, a thread each.
+- the site (the admin, static files) runs Django's usual stack, `MIDDLEWARE`, a thread each;
+- a WebSocket on `GRAPHQL_PATH` is a subscriptions connection (http_runtime/subscriptions.py,
+  graphql-transport-ws); a WebSocket anywhere else is refused.
 Under ASGI every sync middleware costs two thread hops per request; the token-authenticated
 API needs none of the admin's sessions, messages or CSRF, so it does not pay for them.
 """
@@ -28,6 +30,9 @@ if settings.TRACING:
     tracing.start()  # before any database connection: the drivers get instrumented
 
 # The apps must be set up before the handlers' modules load.
+from accounts.services import user_for_access_token  # noqa: E402
+from foodgraph.schema import schema  # noqa: E402
+from http_runtime import shutdown  # noqa: E402
 from http_runtime.handlers import (  # noqa: E402
     GraphQLHandler,
     Handler,
@@ -35,6 +40,7 @@ from http_runtime.handlers import (  # noqa: E402
     refuse_websocket,
 )
 from http_runtime.metrics import metrics_app  # noqa: E402
+from http_runtime.subscriptions import SubscriptionConsumer  # noqa: E402
 
 # Connected as Django connects close_old_connections (and disconnected with it in tests,
 # whose transaction holds the connection).
@@ -44,21 +50,41 @@ request_finished.connect(close_broken_connections)
 graphql = GraphQLHandler(settings.API_MIDDLEWARE)
 probes = Handler(settings.API_MIDDLEWARE)
 site = ASGIHandler()  # settings.MIDDLEWARE, Django's way
+subscriptions = SubscriptionConsumer.as_asgi(schema=schema, user_for_token=user_for_access_token)
 
 
 async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "websocket":
-        await refuse_websocket(receive, send)
-        return
     path = scope.get("path", "").rstrip("/")
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        if path == settings.GRAPHQL_PATH:
+            await subscriptions(scope, receive, send)
+        else:
+            await refuse_websocket(receive, send)
+        return
     if path == settings.GRAPHQL_PATH:
         await graphql(scope, receive, send)
     elif path in settings.PROBE_PATHS:
-        await probes(scope, receive, send)
+        if not await shutdown.refuse_readiness(scope, send):
+            await probes(scope, receive, send)
     elif path == settings.METRICS_PATH:
         await metrics_app(scope, receive, send)
     else:
         await site(scope, receive, send)
+
+
+async def lifespan(receive: Any, send: Any) -> None:
+    """uvicorn's startup and shutdown: at startup, SIGTERM learns to drain first."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            shutdown.install()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 application = tracing.traced(route) if settings.TRACING else route

@@ -40,12 +40,13 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry import relay
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.utils.typing import get_django_definition
+
+from graphql_runtime.subscriptions import EventExecutionContext
 
 # Completes a directly read value; None sends the field the general way.
 Completer = Callable[["DirectExecutionContext", Any, FieldDetailsList, Path], Any]
@@ -59,13 +60,14 @@ class DirectField(NamedTuple):
     complete: Completer
 
 
-class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class DirectExecutionContext(EventExecutionContext):
     """Reads and completes the fields of `direct_fields` without building an Info or walking
     graphql-core's completion steps; every other field goes the general way.
 
     Subclasses strawberry's own context (the default of `Schema(execution_context_class=)`),
-    whose Info carries the operation's context. Operations run synchronously
-    (`FoodgraphSchema.execute`), so no value here is awaitable.
+    whose Info carries the operation's context, through `EventExecutionContext`. Operations
+    and subscription events run synchronously (`FoodgraphSchema.execute`, `execute_event`), so
+    no value here is awaitable.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -2,7 +2,8 @@
 
 `OperationMetrics` times every operation, from parsing to its result, by name and type, and
 the time its database queries took. It leaves the operation's name on the request, where the
-view's log line finds it.
+view's log line finds it. A subscription is not timed: it lasts as long as its client listens
+(its events are counted by core/metrics.py's SUBSCRIPTION_EVENTS).
 """
 
 import time
@@ -15,6 +16,8 @@ from strawberry.extensions import SchemaExtension
 
 from core import metrics
 
+SUBSCRIPTION = "subscription"
+
 
 class OperationMetrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
@@ -26,6 +29,8 @@ class OperationMetrics(SchemaExtension):
 
     def record(self, seconds: float) -> None:
         name, kind = self.name_and_type()
+        if kind == SUBSCRIPTION:
+            return
         request = getattr(self.execution_context.context, "request", None)
         if request is not None:
             request.graphql_operation_name = name
@@ -39,7 +44,8 @@ class OperationMetrics(SchemaExtension):
                 yield
         finally:
             _, kind = self.name_and_type()
-            metrics.DATABASE_SECONDS.labels(kind).observe(database.seconds)
+            if kind != SUBSCRIPTION:  # its events run after this, each on its own
+                metrics.DATABASE_SECONDS.labels(kind).observe(database.seconds)
 
     def name_and_type(self) -> tuple[str | None, str]:
         """The operation's name and type; "unknown" for a document that did not parse or

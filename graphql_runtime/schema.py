@@ -10,7 +10,8 @@ attribute take the fast path of `graphql_runtime.execution` (`GRAPHQL_FAST_EXECU
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from functools import partial
 from typing import Any
 
@@ -43,7 +44,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from core import metrics
@@ -53,6 +57,7 @@ from graphql_runtime.errors import EXCEPTION_HANDLERS, extensions_for
 from graphql_runtime.execution import DirectExecutionContext
 from graphql_runtime.observability import OperationMetrics
 from graphql_runtime.scalars import SCALAR_OVERRIDES
+from graphql_runtime.subscriptions import EventExecutionContext
 
 logger = logging.getLogger("foodgraph.errors")
 
@@ -67,7 +72,7 @@ TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
 def is_unexpected(error: GraphQLError) -> bool:
     """Domain errors and GraphQL's own are raised on purpose; anything else is a fault to hide."""
     return error.original_error is not None and not isinstance(
-        error.original_error, GraphQLError | DomainError
+        error.original_error, GraphQLError | DomainError | InvalidOperationTypeError
     )
 
 
@@ -92,6 +97,12 @@ class FoodgraphSchema(Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         return await sync_to_async(self.execute_sync)(*args, **kwargs)
 
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[ExecutionResult, None]:
+        """Subscriptions only, over WebSocket: queries and mutations go over HTTP, where the
+        view's limits, response cache and request log apply."""
+        kwargs["allowed_operation_types"] = (OperationType.SUBSCRIPTION,)
+        return refusals_as_errors(await super().stream(*args, **kwargs))
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -106,6 +117,10 @@ class FoodgraphSchema(Schema):
                 continue
             if isinstance(error.original_error, DomainError):
                 error.extensions = extensions_for(error.original_error)
+                continue
+            if isinstance(error.original_error, InvalidOperationTypeError):  # see `stream`
+                error.message = "Only subscriptions go over WebSocket; queries and mutations, HTTP."
+                error.extensions = {"code": "BAD_REQUEST"}
                 continue
             if self.hide_suggestions and " Did you mean " in error.message:
                 # Suggestions name fields, arguments, types and enum values: introspection
@@ -126,6 +141,33 @@ class FoodgraphSchema(Schema):
                         error.extensions["requestId"] = request_id
         for error in errors:
             metrics.ERRORS.labels(answered_code(error)).inc()
+
+
+async def refusals_as_errors(
+    results: AsyncGenerator[ExecutionResult, None],
+) -> AsyncGenerator[ExecutionResult, None]:
+    """A subscription's results, its refusal before any event (no data: the cost limit, a fault)
+    told as a refusal before it ran is: graphql-transport-ws's `error`, not a `next`. Every event
+    has data: the subscription fields are nullable.
+
+    A document that does not parse is one too: strawberry's stream lets the parser's error out
+    when an extension parses (ParserCache), and its transport would log it as a fault; as a
+    refusal, the transport closes the socket with 4400, as it means to for syntax errors.
+    """
+    first = True
+    async with aclosing(results):
+        try:
+            async for result in results:
+                if first and result.data is None and not isinstance(result, PreExecutionError):
+                    result = PreExecutionError(
+                        data=None, errors=result.errors, extensions=result.extensions
+                    )
+                first = False
+                yield result
+        except GraphQLSyntaxError as error:
+            if not first:
+                raise
+            yield PreExecutionError(data=None, errors=[error])
 
 
 def answered_code(error: GraphQLError) -> str:
@@ -283,7 +325,7 @@ class QueryOptimizer(DjangoOptimizerExtension):
     resolve = SchemaExtension.resolve
 
 
-def build_schema(query: type, mutation: type) -> Schema:
+def build_schema(query: type, mutation: type, subscription: type) -> Schema:
     """The schema with the guards that settings ask for.
 
     Built once per process (strawberry_django's types bind to one schema): a test of other
@@ -318,12 +360,16 @@ def build_schema(query: type, mutation: type) -> Schema:
     schema = FoodgraphSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,
         scalar_overrides=SCALAR_OVERRIDES,
-        # Off: graphql-core's executor, through strawberry's own execution context.
-        execution_context_class=DirectExecutionContext if settings.GRAPHQL_FAST_EXECUTION else None,
+        # Off: graphql-core's executor, through strawberry's own execution context (events of
+        # subscriptions executed on the database thread, all the same).
+        execution_context_class=DirectExecutionContext
+        if settings.GRAPHQL_FAST_EXECUTION
+        else EventExecutionContext,
     )
     # `_schema` is strawberry's only way to the GraphQLSchema it built (no public accessor;
     # its maintainers point to it, strawberry issue 2590), and the cost check walks that.

@@ -104,6 +104,6 @@ def close_broken_connections(**kwargs: Any) -> None:
 
 async def refuse_websocket(receive: Any, send: Any) -> None:
     """A WebSocket handshake, refused (uvicorn answers a close before the accept with a 403):
-    no path serves WebSockets, and Django's handlers would answer one with a 500."""
+    no path but /graphql serves WebSockets, and Django's handlers would answer one with a 500."""
     await receive()  # websocket.connect
     await send({"type": "websocket.close", "code": 1008})

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from graphql import get_introspection_query
 from strawberry import relay
@@ -184,6 +185,22 @@ class GraphQLClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def websocket(path: str = "/graphql") -> ApplicationCommunicator:
+    """A WebSocket to foodgraph's ASGI application in this process, as graphql-ws opens one
+    (asgiref's communicator: `send_input` what the client sends, `receive_output` what the
+    server does)."""
+    from foodgraph.asgi import application
+
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "headers": [(b"host", b"testserver")],
+        "subprotocols": ["graphql-transport-ws"],
+        "client": ("127.0.0.1", 50000),
+    }
+    return ApplicationCommunicator(application, scope)
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -369,20 +386,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Uvicorn(ServerProcess):
+    """A `uvicorn foodgraph.asgi:application` process on production's HTTP protocol, on a free
+    `port`; its output goes to `output`, or nowhere."""
+
+    def __init__(self, env: dict[str, str], output: IO[bytes] | None = None) -> None:
+        self.port = free_port()
+        argv = [
+            *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
+            *("--http", HTTP_PROTOCOL, "--port", str(self.port)),
+        ]
+        ready = lambda: get(self.port, "/healthz")[0] == 200  # noqa: E731
+        super().__init__(argv, env=env, output=output, ready=ready, startup_seconds=30)
+
+
 @contextmanager
 def uvicorn(env: dict[str, str], output: IO[bytes] | None = None) -> Iterator[int]:
-    """A `uvicorn foodgraph.asgi:application` process, up, on production's HTTP protocol;
-    yields its port.
-
-    Its output goes to `output`, or nowhere."""
-    port = free_port()
-    argv = [
-        *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
-        *("--http", HTTP_PROTOCOL, "--port", str(port)),
-    ]
-    ready = lambda: get(port, "/healthz")[0] == 200  # noqa: E731
-    with ServerProcess(argv, env=env, output=output, ready=ready, startup_seconds=30):
-        yield port
+    """A `Uvicorn` process, up; yields its port."""
+    with Uvicorn(env, output) as server:
+        yield server.port
 
 
 class WebServer(ServerProcess):

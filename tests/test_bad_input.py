@@ -246,9 +246,10 @@ def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_request(serv
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
 
 
-@pytest.mark.parametrize("path", ["/graphql", "/admin/", "/healthz"])
+@pytest.mark.parametrize("path", ["/admin/", "/healthz"])
 def test_a_websocket_upgrade_is_refused_cleanly(tmp_path, path):
-    """It was a 500 with Django's traceback ("Django can only handle ASGI/HTTP connections")."""
+    """It was a 500 with Django's traceback ("Django can only handle ASGI/HTTP connections").
+    Only /graphql takes WebSockets: subscriptions (tests/test_subscriptions.py)."""
     env = {
         **os.environ,
         "DATABASE_URL": unreachable_database_url(),

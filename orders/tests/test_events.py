@@ -1,24 +1,28 @@
 """Order events: each change publishes one, once its transaction commits, to the groups of those
-who may see it.
+who may see it; and what an event costs each subscriber (SQL).
 
 On the process's own channel layer (in memory: no REDIS_URL here). tests/test_subscriptions.py
 has the events crossing Redis between servers, to real clients.
 """
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
+from accounts.tokens import create_access_token
 from core.errors import NotFound
 from menu.models import MenuItem
-from orders import services
+from orders import events, services
 from orders.models import Order
-from tests.support import fill_cart
+from tests.support import fill_cart, gid, websocket
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +161,80 @@ def test_the_admins_deletion_is_heard(
     assert response.status_code == 302
     assert not Order.objects.filter(pk=pending_order.pk).exists()
     assert heard_of(heard()) == [(f"order.{pending_order.pk}", "DELETED", 1)]
+
+
+# What an event costs a subscriber: the whole of it runs on the database thread, one query.
+
+
+@pytest.fixture
+def subscribed(transactional_db: None) -> Callable[[User, str, dict[str, Any]], Any]:
+    """subscribed(user, document, variables): a connection of `user`'s to the ASGI application
+    in this process, subscribed; `next_event(publish)` runs `publish` and answers the event's
+    payload with the SQL queries it took. (A transactional test: Channels closes obsolete
+    connections at each message, as Django does at each request.)"""
+
+    class Connection:
+        def __init__(self, user: User, document: str, variables: dict[str, Any]) -> None:
+            self.user, self.document, self.variables = user, document, variables
+
+        async def open(self) -> None:
+            self.socket = websocket()
+            await self.socket.send_input({"type": "websocket.connect"})
+            assert (await self.socket.receive_output(5))["type"] == "websocket.accept"
+            token = create_access_token(self.user)[0]
+            await self.send(
+                {"type": "connection_init", "payload": {"Authorization": f"JWT {token}"}}
+            )
+            assert await self.receive() == {"type": "connection_ack"}
+            payload = {"query": self.document, "variables": self.variables}
+            await self.send({"type": "subscribe", "id": "1", "payload": payload})
+            await asyncio.sleep(0.2)  # it joins its group
+
+        async def send(self, message: dict[str, Any]) -> None:
+            await self.socket.send_input({"type": "websocket.receive", "text": json.dumps(message)})
+
+        async def receive(self) -> dict[str, Any]:
+            return json.loads((await self.socket.receive_output(5))["text"])
+
+        def next_event(self, publish: Callable[[], None]) -> tuple[dict[str, Any], list[str]]:
+            async def event() -> tuple[dict[str, Any], int]:
+                await self.open()
+                # Read on the database thread (this test's), whose connection runs the queries.
+                before = await sync_to_async(lambda: len(queries.captured_queries))()
+                await sync_to_async(publish)()
+                message = await self.receive()
+                assert message["type"] == "next", message
+                await self.socket.send_input({"type": "websocket.disconnect", "code": 1000})
+                await self.socket.wait(5)
+                return message["payload"], before
+
+            with CaptureQueriesContext(connection) as queries:
+                payload, before = async_to_sync(event)()
+            return payload, [query["sql"] for query in queries.captured_queries[before:]]
+
+    return Connection
+
+
+ORDER_UPDATED = """subscription($id: ID!) { orderUpdated(id: $id) {
+  id status total deliveryCrew { username } customer { username } } }"""
+ORDER_EVENTS = """subscription { orderEvents { kind sequence at
+  order { id status deliveryCrew { username } } } }"""
+
+
+@pytest.mark.parametrize(
+    ("document", "field"), [(ORDER_UPDATED, "orderUpdated"), (ORDER_EVENTS, "orderEvents")]
+)
+def test_an_event_is_one_query_for_its_subscriber(subscribed, make_user, document, field):
+    customer = make_user("carol")
+    crew = make_user("dave", services.policy.Role.DELIVERY_CREW)
+    order = Order.objects.create(customer=customer, total="10.00", delivery_crew=crew, sequence=1)
+    connection_ = subscribed(customer, document, {"id": gid("Order", order.pk)})
+    payload, queries = connection_.next_event(
+        lambda: events.publish_on_commit(order, events.Kind.ASSIGNED)
+    )
+    answer = payload["data"][field]
+    shown = answer if field == "orderUpdated" else answer["order"]
+    assert shown["id"] == gid("Order", order.pk)
+    assert shown["deliveryCrew"] == {"username": "dave"}
+    # The order with its customer and crew member, read fresh under the subscriber's scope.
+    assert len(queries) == 1, "\n".join(queries)
