@@ -27,7 +27,14 @@ import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
-from graphql import get_introspection_query
+from graphql import (
+    OperationDefinitionNode,
+    OperationType,
+    get_introspection_query,
+    parse,
+    print_ast,
+    separate_operations,
+)
 from strawberry import relay
 
 from accounts.models import User
@@ -87,6 +94,33 @@ LEGITIMATE = {
     "categories with items": "{ categories { id slug title menuItems { id title price "
     "category { id title } } } }",
 }
+
+
+OPERATIONS_DIR = ROOT / "clients" / "operations"
+
+
+def shipped_operations() -> dict[str, str]:
+    """Operation name -> the document a client sends for it (the operation and the fragments
+    it uses), of every operation in clients/operations/."""
+    document = parse(
+        "\n".join(path.read_text() for path in sorted(OPERATIONS_DIR.glob("*.graphql")))
+    )
+    names = [
+        definition.name.value
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode) and definition.name
+    ]
+    assert len(names) == len(set(names)), "operation names must be unique"
+    return {name: print_ast(part) for name, part in separate_operations(document).items()}
+
+
+def is_subscription(document: str) -> bool:
+    """Whether the operation of a client's document (`shipped_operations`) is a subscription."""
+    return any(
+        isinstance(definition, OperationDefinitionNode)
+        and definition.operation is OperationType.SUBSCRIPTION
+        for definition in parse(document).definitions
+    )
 
 
 # The GraphQL client.

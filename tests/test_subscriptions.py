@@ -29,7 +29,15 @@ from strawberry import relay
 from core.errors import NotFound
 from foodgraph.management.commands.seed_demo import DEMO_USERS
 from graphql_runtime.errors import extensions_for
-from tests.support import ROOT, Uvicorn, database_url, get, uvicorn
+from tests.support import (
+    ROOT,
+    Uvicorn,
+    database_url,
+    get,
+    is_subscription,
+    shipped_operations,
+    uvicorn,
+)
 
 SECRET_KEY = "subscriptions-test-only-secret-key-0123456789abcdef"
 CASES = ROOT / "tests" / "subscriptions" / "cases.mjs"
@@ -45,6 +53,10 @@ LIMITS = {
     "FOODGRAPH_SUBSCRIPTION_KEEPALIVE_SECONDS": "1",
 }
 C_TOKEN_SECONDS = 4
+# The apps' subscriptions (clients/operations/): the story runs them.
+SUBSCRIPTIONS = {
+    name: document for name, document in shipped_operations().items() if is_subscription(document)
+}
 
 
 @dataclass
@@ -81,7 +93,10 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def server_env(database_url: str, **overrides: str) -> dict[str, str]:
+    # The run with the fast path of execution off (make test) runs the servers so too.
+    execution = {"FOODGRAPH_FAST_EXECUTION": os.environ.get("FOODGRAPH_FAST_EXECUTION", "1")}
     return {
+        **execution,
         "PATH": os.environ["PATH"],
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": SECRET_KEY,
@@ -116,7 +131,8 @@ def run_case(
     name: str, config: dict[str, Any], *, when_subscribed: Callable[[Any], None] | None = None
 ) -> dict[str, Any]:
     """What the case `name` saw (its last line); `when_subscribed` runs when it says it has
-    subscribed, before it goes on."""
+    subscribed, before it goes on. The case gets the shipped subscriptions too."""
+    config = {**config, "operations": SUBSCRIPTIONS}
     process = subprocess.Popen(
         ["node", str(CASES), name],
         cwd=ROOT,
@@ -206,6 +222,7 @@ def test_a_change_written_through_one_server_reaches_the_subscribers_of_another(
     ]
     assert seen["otherEvents"]["events"] == []
     assert seen["otherEvents"]["errors"] is None
+    assert set(SUBSCRIPTIONS) == {"OrderTracking", "OrderFeed"}  # all run here
 
 
 def test_the_metrics_count_events_and_closes_not_subscriptions_as_operations(

@@ -65,6 +65,13 @@ export type OperationMessageKind =
   | 'VALIDATION'
   | 'WARNING';
 
+export type OrderEventKind =
+  | 'ASSIGNED'
+  | 'CANCELLED'
+  | 'CREATED'
+  | 'DELETED'
+  | 'DELIVERED';
+
 /** An order placed from a cart, on its way from the kitchen to the customer. */
 export type OrderFilter = {
   AND?: InputMaybe<OrderFilter>;
@@ -299,3 +306,15 @@ export type CancelOrderMutationVariables = Exact<{
 
 
 export type CancelOrderMutation = { __typename?: 'Mutation', cancelOrder: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
+
+export type OrderTrackingSubscriptionVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type OrderTrackingSubscription = { __typename?: 'Subscription', orderUpdated?: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } | null };
+
+export type OrderFeedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type OrderFeedSubscription = { __typename?: 'Subscription', orderEvents?: { __typename?: 'OrderEvent', kind: OrderEventKind, sequence: number, at: string, order?: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } | null } | null };

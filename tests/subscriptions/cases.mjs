@@ -130,12 +130,9 @@ function raw(server, { headers = {}, protocol = "graphql-transport-ws", path = "
   return seen;
 }
 
-const ORDER_UPDATED = `subscription OrderTracking($id: ID!) {
-  orderUpdated(id: $id) { id status deliveredAt deliveryCrew { id username } }
-}`;
-const ORDER_EVENTS = `subscription OrderFeed {
-  orderEvents { kind sequence at order { id status } }
-}`;
+// The apps' own subscriptions (clients/operations/tracking.graphql), as the test hands them over;
+// the cases that test the server's limits and refusals send documents of their own.
+const { OrderTracking: ORDER_UPDATED, OrderFeed: ORDER_EVENTS } = config.operations;
 
 const cases = {
   // The issue's story: two servers sharing Redis; the customer on one, the manager and the
