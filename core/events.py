@@ -36,7 +36,7 @@ def publish(groups: Iterable[str], message: dict[str, Any]) -> None:
     try:
         async_to_sync(_publish)(groups, message)
     except Exception:
-        logger.warning("Event %s to %s not published", message.get("type"), groups, exc_info=True)
+        logger.warning("An event to %s was not published", groups, exc_info=True)
         metrics.EVENTS_PUBLISHED.labels("failed").inc(len(groups))
     else:
         metrics.EVENTS_PUBLISHED.labels("sent").inc(len(groups))

@@ -27,11 +27,12 @@ How a connection goes (close codes are the protocol's, or the WebSocket standard
 """
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import jwt
@@ -60,6 +61,7 @@ TOO_MANY = 4429
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
+EVENTS_UNAVAILABLE = "Live updates are unavailable right now; try again shortly."
 
 
 class Refusal(Exception):
@@ -243,8 +245,12 @@ class SubscriptionConsumer(GraphQLWSConsumer):
     async def send(  # type: ignore[override]
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
-        if not self.closed:  # what is left to send after a close goes nowhere
+        if self.closed:  # what is left to send after a close goes nowhere
+            return
+        try:
             await super().send(text_data, bytes_data, close)
+        except OSError:  # the client has gone (uvicorn's ClientDisconnected): so has the rest
+            self.closed = True
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if len(text_data or bytes_data or "") > settings.GRAPHQL_MAX_BODY_BYTES:
@@ -252,6 +258,23 @@ class SubscriptionConsumer(GraphQLWSConsumer):
             await self.close(MESSAGE_TOO_BIG, f"A message holds at most {limit} bytes.")
             return
         await super().receive(text_data, bytes_data)
+
+    @contextlib.asynccontextmanager
+    async def listen_to_channel(
+        self, type: str, *, timeout: float | None = None, groups: Sequence[str] = ()
+    ) -> AsyncIterator[Any]:
+        """strawberry's, with a group that cannot be joined (Redis away) told as
+        SERVICE_UNAVAILABLE, worth retrying, rather than as a fault."""
+        async with contextlib.AsyncExitStack() as stack:
+            listening = super().listen_to_channel(type, timeout=timeout, groups=groups)
+            try:
+                messages = await stack.enter_async_context(listening)
+            except Exception as error:
+                logger.warning(
+                    "Joining %s failed (connection %s): %r", groups, self.request_id, error
+                )
+                raise ServiceUnavailable(EVENTS_UNAVAILABLE) from error
+            yield messages
 
     async def dispatch(self, message: Any) -> None:
         """Events from the channel layer go to the subscriptions listening for their type
