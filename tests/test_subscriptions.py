@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -31,8 +32,11 @@ from foodgraph.management.commands.seed_demo import DEMO_USERS
 from graphql_runtime.errors import extensions_for
 from tests.support import (
     ROOT,
+    ServerProcess,
     Uvicorn,
     database_url,
+    find_program,
+    free_port,
     get,
     is_subscription,
     shipped_operations,
@@ -505,3 +509,41 @@ def test_sigterm_stops_a_server_without_websockets_at_once(servers: Servers) -> 
     with Uvicorn(servers.env) as process:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) in {0, -signal.SIGTERM}
+
+
+def test_with_redis_away_changes_commit_and_subscribers_hear_again_once_it_is_back(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """Redis stops while a customer follows an order: the manager's change commits at once, its
+    event is lost (at most once), a new subscription is refused as SERVICE_UNAVAILABLE; once
+    Redis is back, the subscription hears the next change, its sequence showing the gap."""
+    port = free_port()
+    argv = [find_program("redis-server"), "--port", str(port), "--save", "", "--appendonly", "no"]
+    redis_url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        try:
+            return redis.Redis.from_url(redis_url, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    redis_server = ServerProcess(argv, output=tmp_path / "redis.log", ready=answers)
+    env = {**servers.env, "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": "redis-away"}
+    env["FOODGRAPH_RESPONSE_CACHE_SECONDS"] = "0"
+    with redis_server, Uvicorn(env, output=(tmp_path / "web.log").open("wb")) as web:
+
+        def outage(step: dict[str, Any]) -> None:
+            if step["step"] == "listening":
+                group = f"order.{pk(step['order'])}"
+                wait_for_subscribers(redis_url, "redis-away:events:", [group])
+                redis_server.stop()
+            else:
+                redis_server.start()
+
+        config = {"server": f"127.0.0.1:{web.port}", "users": USERS}
+        seen = run_case("redisAway", config, when_subscribed=outage)
+    assert seen["during"] == {"assignOrder": {"status": "ASSIGNED"}}
+    assert seen["assignSeconds"] < 1.5  # core/events.py gives Redis half a second
+    assert seen["heardDuring"] == 0
+    assert [error["extensions"]["code"] for error in seen["refused"]] == ["SERVICE_UNAVAILABLE"]
+    assert seen["after"][0]["data"]["orderUpdated"]["status"] == "ASSIGNED"

@@ -371,6 +371,42 @@ const cases = {
     say({ refused, status: elsewhere.refused });
   },
 
+  // Redis goes away while the customer follows an order, and comes back: the test stops and
+  // starts it at each line it is sent.
+  async redisAway({ server, users }) {
+    const customer = await signIn(server, users.customer);
+    const manager = await signIn(server, users.manager);
+    const courier = await signIn(server, users.courier);
+    const courierId = (await gql(server, "{ me { id } }", {}, courier.token)).me.id;
+    const order = await placeOrder(server, customer.token);
+    const graphqlWs = client(server, customer.token);
+    const updates = watch(graphqlWs, ORDER_UPDATED, { id: order });
+    const assign = () =>
+      gql(
+        server,
+        "mutation($o: ID!, $c: ID!) { assignOrder(orderId: $o, deliveryCrewId: $c) { ... on Order { status } } }",
+        { o: order, c: courierId },
+        manager.token,
+      );
+    say({ subscribed: { step: "listening", order } });
+    await lines.next(); // Redis is down
+    const started = Date.now();
+    const during = await assign();
+    const assignSeconds = (Date.now() - started) / 1000;
+    await sleep(1000);
+    const heardDuring = updates.events.length;
+    const refused = watch(graphqlWs, ORDER_EVENTS);
+    await until(() => refused.errors);
+    say({ subscribed: { step: "refused" } });
+    await lines.next(); // Redis is back
+    let tries = 0;
+    while (updates.events.length === heardDuring && tries++ < 20) {
+      await assign();
+      await until(() => updates.events.length > heardDuring, 500);
+    }
+    say({ during, assignSeconds, heardDuring, refused: refused.errors, after: updates.events });
+  },
+
   // Subscribed when the server is sent SIGTERM: the close the client gets.
   async goingAway({ server, token }) {
     const seen = watch(client(server, token, { lazy: false }), ORDER_EVENTS);
