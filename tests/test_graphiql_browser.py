@@ -196,3 +196,55 @@ def test_graphiql_sends_the_headers_editors_token(
     assert shown["extensions"]["cost"]["requested"] > 0  # what the answer cost
     assert elsewhere == []
     assert errors == []
+
+
+def test_graphiql_runs_a_subscription_over_websocket(
+    server: str, page: tuple[Page, list[str], list[str]]
+) -> None:
+    """The manager subscribes in GraphiQL, signed in by the Headers pane; a customer's order,
+    placed over HTTP, shows in the result pane as it happens."""
+    browser_page, elsewhere, errors = page
+    port = urlsplit(server).port
+    with GraphQLClient(port) as client:
+        manager, customer = (
+            client.data(
+                "mutation($u: String!, $p: String!) { tokenAuth(username: $u, password: $p)"
+                " { token } }",
+                {"u": username, "p": f"demo-{username}-pass"},
+            )["tokenAuth"]["token"]
+            for username in ("manager", "customer")
+        )
+        dish = client.data(
+            "{ menuItems(first: 1, filters: {available: true}) { edges { node { id } } } }"
+        )
+        dish_id = dish["menuItems"]["edges"][0]["node"]["id"]
+
+        open_graphiql(browser_page, server, elsewhere)
+        subscription = (
+            "subscription { orderEvents { kind order { status customer { username } } } }"
+        )
+        replace_editor_text(browser_page, ".graphiql-query-editor", subscription)
+        browser_page.get_by_role("button", name="Headers", exact=True).click()
+        replace_editor_text(
+            browser_page,
+            ".graphiql-editor-tool .graphiql-editor:not(.hidden)",
+            json.dumps({"Authorization": f"JWT {manager}"}),
+        )
+        browser_page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+
+        # Orders until one is heard: the subscription starts as the page's socket opens.
+        result = browser_page.locator(".graphiql-response .CodeMirror")
+        for _ in range(20):
+            add = "mutation($id: ID!) { addToCart(menuItemId: $id) { __typename } }"
+            client.data(add, {"id": dish_id}, token=customer)
+            client.data("mutation { createOrderFromCart { __typename } }", token=customer)
+            if '"CREATED"' in result.evaluate("element => element.CodeMirror.getValue()"):
+                break
+            browser_page.wait_for_timeout(500)
+    shown = result_pane(browser_page, '"CREATED"')
+    assert shown["data"]["orderEvents"] == {
+        "kind": "CREATED",
+        "order": {"status": "PENDING", "customer": {"username": "customer"}},
+    }
+    assert elsewhere == []
+    assert errors == []
