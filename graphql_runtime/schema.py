@@ -43,6 +43,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.relay.types import InvalidGlobalIDError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -51,9 +52,9 @@ from strawberry.types.graphql import OperationType
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from core import metrics
-from core.errors import DATABASE_OUTAGES, DomainError, ServiceUnavailable
+from core.errors import DATABASE_OUTAGES, DomainError, InvalidId, ServiceUnavailable
 from graphql_runtime.cost import CostLimit, list_fields_without_a_size
-from graphql_runtime.errors import EXCEPTION_HANDLERS, extensions_for
+from graphql_runtime.errors import EXCEPTION_HANDLERS, ErrorCode, extensions_for
 from graphql_runtime.execution import DirectExecutionContext
 from graphql_runtime.observability import OperationMetrics
 from graphql_runtime.scalars import SCALAR_OVERRIDES
@@ -183,6 +184,8 @@ def fault_code(error: GraphQLError) -> str:
 
 def _code_for(error: GraphQLError) -> str:
     """The code of an error that GraphQL raised, not we (ours carry theirs)."""
+    if isinstance(error.original_error, InvalidGlobalIDError):
+        return InvalidId.code
     if isinstance(error.original_error, StrawberryInputCoercionError):
         # Strawberry could not take a client's value: an argument (a malformed ID, while
         # executing) or a variable.
@@ -361,6 +364,7 @@ def build_schema(query: type, mutation: type, subscription: type) -> Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
+        types=[ErrorCode],  # referenced by no field: the schema's list of codes
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         hide_suggestions=not introspection,

@@ -40,6 +40,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Cart:
+    owner_id: int  # one cart per user: its owner names it
     items: list[CartItem]
 
     @property
@@ -53,7 +54,8 @@ class Cart:
 
 def cart_of(user: User) -> Cart:
     """The user's cart with each line's menu item and category, in one query."""
-    return Cart(list(CartItem.objects.filter(user=user).select_related("menu_item__category")))
+    lines = CartItem.objects.filter(user=user).select_related("menu_item__category")
+    return Cart(user.pk, list(lines))
 
 
 def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
@@ -63,7 +65,9 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
     if item is None:
         raise NotFound("MenuItem")
     if not item.available:
-        raise Invalid.on("menu_item", f"{item.title} is not available right now.")
+        raise Invalid.on(
+            "menu_item", f"{item.title} is not available right now.", code="UNAVAILABLE"
+        )
     with transaction.atomic():
         _lock_cart(user)
         line = CartItem.objects.filter(user=user, menu_item=item).first()
@@ -80,7 +84,9 @@ def add_to_cart(user: User, menu_item_id: int, quantity: int = 1) -> Cart:
             # Checked on the cart read back, not by a count first: no query more. Raising
             # rolls the new line back.
             raise Invalid.on(
-                "menu_item", f"A cart holds at most {MOST_CART_LINES} different items."
+                "menu_item",
+                f"A cart holds at most {MOST_CART_LINES} different items.",
+                code="TOO_MANY_LINES",
             )
         return cart
 
@@ -120,7 +126,7 @@ def clear_cart(user: User) -> Cart:
     with transaction.atomic():
         _lock_cart(user)
         CartItem.objects.filter(user=user).delete()
-    return Cart([])
+    return Cart(user.pk, [])
 
 
 def _own_line(user: User, cart_item_id: int) -> CartItem:
@@ -198,23 +204,23 @@ def create_order_from_cart(user: User) -> Order:
         # it scans, so two checkouts each waited for the other's lines.
         lines = list(CartItem.objects.filter(user=user).select_related("menu_item").order_by("id"))
         if not lines:
-            raise Invalid.on(None, "Your cart is empty.", code="empty_cart")
+            raise Invalid.on(None, "Your cart is empty.", code="EMPTY_CART")
         if len(lines) > MOST_CART_LINES:  # written around the API (the admin)
             raise Invalid.on(
                 None,
                 f"A cart holds at most {MOST_CART_LINES} different items: remove some.",
-                code="too_many_lines",
+                code="TOO_MANY_LINES",
             )
         unavailable = [line.menu_item.title for line in lines if not line.menu_item.available]
         if unavailable:
             raise Invalid.on(
                 None,
                 f"No longer available: {', '.join(unavailable)}. Remove them from your cart.",
-                code="unavailable",
+                code="UNAVAILABLE",
             )
         order = Order.objects.create(
             customer=user,
-            total=Cart(lines).total.quantize(CENT),
+            total=Cart(user.pk, lines).total.quantize(CENT),
             sequence=1,
         )
         OrderItem.objects.bulk_create(
@@ -265,7 +271,7 @@ def cancel_order(actor: User, order_id: int) -> Order:
         elif order.customer_id == actor.pk:
             if order.status != Status.PENDING:
                 raise Invalid.on(
-                    None, "You can only cancel an order while it is pending.", code="not_pending"
+                    None, "You can only cancel an order while it is pending.", code="NOT_PENDING"
                 )
         else:
             raise Forbidden("You cannot cancel this order.")
@@ -302,7 +308,7 @@ def _move(order: Order, status: str, kind: events.Kind, **changes: object) -> No
             None,
             f"A {order.get_status_display().lower()} order cannot become "
             f"{Status(status).label.lower()}.",
-            code="invalid_transition",
+            code="INVALID_TRANSITION",
         )
     order.status = status
     order.sequence += 1  # the row is locked (`_locked_order`): no other change counts at once

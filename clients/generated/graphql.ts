@@ -15,7 +15,7 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** An instant, as RFC 3339 in UTC to the second: 2026-12-03T17:16:00Z. */
   DateTime: { input: string; output: string; }
-  /** Decimal (fixed-point) */
+  /** A decimal number as a string of digits with an optional fraction: "12.50". */
   Decimal: { input: string; output: string; }
   /** The `JSON` scalar type represents JSON values as specified by [ECMA-404](https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf). */
   JSON: { input: unknown; output: unknown; }
@@ -35,6 +35,63 @@ export type CreateMenuItemInput = {
   price: Scalars['Decimal']['input'];
   title: Scalars['String']['input'];
 };
+
+/** Every code the API answers with: the `extensions.code` of each error and the `code` of each `OperationInfo` message (both are strings: new codes may be added). */
+export type ErrorCode =
+  /** Not a GraphQL request: bad JSON, no query, a mutation over GET. */
+  | 'BAD_REQUEST'
+  /** An argument or variable the field cannot take (a malformed Decimal, a page over 100, a forged cursor). */
+  | 'BAD_USER_INPUT'
+  /** A JSON array of operations: send one operation per request. */
+  | 'BATCHING_NOT_SUPPORTED'
+  /** An order needs a full cart. */
+  | 'EMPTY_CART'
+  /** Signed in, but the caller's role does not allow this. */
+  | 'FORBIDDEN'
+  /** The document is not GraphQL. */
+  | 'GRAPHQL_PARSE_FAILED'
+  /** The document does not fit the schema. */
+  | 'GRAPHQL_VALIDATION_FAILED'
+  /** A fault of ours, logged with `requestId`. */
+  | 'INTERNAL_SERVER_ERROR'
+  /** Introspection is off here: use schema.graphql. */
+  | 'INTROSPECTION_DISABLED'
+  /** tokenAuth: no such user, or the wrong password. */
+  | 'INVALID_CREDENTIALS'
+  /** Not an ID of ours, or the ID of another type of object. */
+  | 'INVALID_ID'
+  /** The order's status cannot change that way. */
+  | 'INVALID_TRANSITION'
+  /** Accept allows neither application/graphql-response+json nor application/json (HTTP 406). */
+  | 'NOT_ACCEPTABLE'
+  /** No such object, or one the caller may not see. */
+  | 'NOT_FOUND'
+  /** A customer cancels an order only while it is pending. */
+  | 'NOT_PENDING'
+  /** The request body is over the limit. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** Only the operations of the apps' builds (clients/operations) run here. */
+  | 'PERSISTED_QUERY_NOT_ALLOWED'
+  /** A hash or documentId of no document known here: send the query with its hash (Apollo's PersistedQueryLink does). */
+  | 'PERSISTED_QUERY_NOT_FOUND'
+  /** Over the cost, depth, alias, field or token limit. */
+  | 'QUERY_TOO_COMPLEX'
+  /** Too many attempts: retry after `extensions.retryAfter` s. */
+  | 'RATE_LIMITED'
+  /** The answer would be over the limit: ask for less. */
+  | 'RESPONSE_TOO_LARGE'
+  /** The database cannot answer right now: retry. */
+  | 'SERVICE_UNAVAILABLE'
+  /** The access token has expired: refresh it and retry. */
+  | 'TOKEN_EXPIRED'
+  /** A cart holds at most 50 different items. */
+  | 'TOO_MANY_LINES'
+  /** Not signed in, or a token that is not (or no longer) valid: sign in. */
+  | 'UNAUTHENTICATED'
+  /** A menu item that cannot be ordered right now. */
+  | 'UNAVAILABLE'
+  /** An input a rule refuses; the message says which and why. */
+  | 'VALIDATION';
 
 /** Menu items matching all that is given. */
 export type MenuItemFilter = {
@@ -151,7 +208,7 @@ export type SignUpMutationVariables = Exact<{
 }>;
 
 
-export type SignUpMutation = { __typename?: 'Mutation', register: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } };
+export type SignUpMutation = { __typename?: 'Mutation', register: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } | { __typename: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } };
 
 export type LogInMutationVariables = Exact<{
   username: Scalars['String']['input'];
@@ -159,14 +216,14 @@ export type LogInMutationVariables = Exact<{
 }>;
 
 
-export type LogInMutation = { __typename?: 'Mutation', tokenAuth?: { __typename?: 'TokenPayload', token: string, refreshToken: string, refreshExpiresIn: number, user: { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } } | null };
+export type LogInMutation = { __typename?: 'Mutation', tokenAuth: { __typename?: 'TokenPayload', token: string, refreshToken: string, refreshExpiresIn: number, user: { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } } };
 
 export type RefreshSessionMutationVariables = Exact<{
   refreshToken: Scalars['String']['input'];
 }>;
 
 
-export type RefreshSessionMutation = { __typename?: 'Mutation', refreshToken?: { __typename?: 'TokenPayload', token: string, refreshToken: string, refreshExpiresIn: number, user: { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } } | null };
+export type RefreshSessionMutation = { __typename?: 'Mutation', refreshToken: { __typename?: 'TokenPayload', token: string, refreshToken: string, refreshExpiresIn: number, user: { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } } };
 
 export type LogOutMutationVariables = Exact<{
   refreshToken: Scalars['String']['input'];
@@ -183,7 +240,7 @@ export type MeQuery = { __typename?: 'Query', me?: { __typename?: 'User', id: st
 export type MyCartQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MyCartQuery = { __typename?: 'Query', cart: { __typename?: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } };
+export type MyCartQuery = { __typename?: 'Query', cart?: { __typename?: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | null };
 
 export type AddToCartMutationVariables = Exact<{
   menuItemId: Scalars['ID']['input'];
@@ -191,7 +248,7 @@ export type AddToCartMutationVariables = Exact<{
 }>;
 
 
-export type AddToCartMutation = { __typename?: 'Mutation', addToCart: { __typename: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } };
+export type AddToCartMutation = { __typename?: 'Mutation', addToCart: { __typename: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } };
 
 export type ChangeCartQuantityMutationVariables = Exact<{
   itemId: Scalars['ID']['input'];
@@ -199,45 +256,45 @@ export type ChangeCartQuantityMutationVariables = Exact<{
 }>;
 
 
-export type ChangeCartQuantityMutation = { __typename?: 'Mutation', updateCartItem: { __typename: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } };
+export type ChangeCartQuantityMutation = { __typename?: 'Mutation', updateCartItem: { __typename: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } };
 
 export type RemoveFromCartMutationVariables = Exact<{
   itemId: Scalars['ID']['input'];
 }>;
 
 
-export type RemoveFromCartMutation = { __typename?: 'Mutation', removeFromCart: { __typename: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } };
+export type RemoveFromCartMutation = { __typename?: 'Mutation', removeFromCart: { __typename: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } };
 
 export type EmptyCartMutationVariables = Exact<{ [key: string]: never; }>;
 
 
-export type EmptyCartMutation = { __typename?: 'Mutation', clearCart: { __typename?: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } };
+export type EmptyCartMutation = { __typename?: 'Mutation', clearCart: { __typename?: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } };
 
 export type DeliveryScreenQueryVariables = Exact<{
   first?: InputMaybe<Scalars['Int']['input']>;
 }>;
 
 
-export type DeliveryScreenQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } };
+export type DeliveryScreenQuery = { __typename?: 'Query', orders?: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } | null };
 
 export type MarkDeliveredMutationVariables = Exact<{
   orderId: Scalars['ID']['input'];
 }>;
 
 
-export type MarkDeliveredMutation = { __typename?: 'Mutation', markDelivered: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
+export type MarkDeliveredMutation = { __typename?: 'Mutation', markDelivered: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
 
 export type ViewerFragment = { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> };
 
 export type SessionFragment = { __typename?: 'TokenPayload', token: string, refreshToken: string, refreshExpiresIn: number, user: { __typename?: 'User', id: string, username: string, email?: string | null, firstName: string, lastName: string, roles: Array<Role> } };
 
-export type ProblemsFragment = { __typename?: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> };
+export type ProblemsFragment = { __typename?: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> };
 
 export type MenuItemCardFragment = { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } };
 
 export type NextPageFragment = { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null };
 
-export type CartContentsFragment = { __typename?: 'Cart', itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> };
+export type CartContentsFragment = { __typename?: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> };
 
 export type OrderSummaryFragment = { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null };
 
@@ -248,7 +305,7 @@ export type AssignmentScreenQueryVariables = Exact<{
 }>;
 
 
-export type AssignmentScreenQuery = { __typename?: 'Query', waiting: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, onTheWay: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> }, couriers: { __typename?: 'UserConnection', edges: Array<{ __typename?: 'UserEdge', node: { __typename?: 'User', id: string, username: string, firstName: string, lastName: string } }> } };
+export type AssignmentScreenQuery = { __typename?: 'Query', waiting?: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } | null, onTheWay?: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }> } | null, couriers?: { __typename?: 'UserConnection', edges: Array<{ __typename?: 'UserEdge', node: { __typename?: 'User', id: string, username: string, firstName: string, lastName: string } }> } | null };
 
 export type AssignOrderMutationVariables = Exact<{
   orderId: Scalars['ID']['input'];
@@ -256,7 +313,7 @@ export type AssignOrderMutationVariables = Exact<{
 }>;
 
 
-export type AssignOrderMutation = { __typename?: 'Mutation', assignOrder: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
+export type AssignOrderMutation = { __typename?: 'Mutation', assignOrder: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
 
 export type MenuCategoriesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -283,7 +340,7 @@ export type MenuItemDetailQuery = { __typename?: 'Query', menuItem?: { __typenam
 export type PlaceOrderMutationVariables = Exact<{ [key: string]: never; }>;
 
 
-export type PlaceOrderMutation = { __typename?: 'Mutation', createOrderFromCart: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
+export type PlaceOrderMutation = { __typename?: 'Mutation', createOrderFromCart: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, placedFromCart?: { __typename?: 'Cart', id: string, itemCount: number, total: string, items: Array<{ __typename?: 'CartItem', id: string, quantity: number, unitPrice: string, lineTotal: string, menuItem: { __typename?: 'MenuItem', id: string, title: string, description: string, price: string, featured: boolean, available: boolean, category: { __typename?: 'Category', id: string, title: string } } }> } | null, items: Array<{ __typename?: 'OrderItem', id: string, title: string, quantity: number, unitPrice: string, lineTotal: string }>, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
 
 export type MyOrdersQueryVariables = Exact<{
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -291,7 +348,7 @@ export type MyOrdersQueryVariables = Exact<{
 }>;
 
 
-export type MyOrdersQuery = { __typename?: 'Query', orders: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } };
+export type MyOrdersQuery = { __typename?: 'Query', orders?: { __typename?: 'OrderConnection', totalCount: number, edges: Array<{ __typename?: 'OrderEdge', node: { __typename?: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } }>, pageInfo: { __typename?: 'PageInfo', hasNextPage: boolean, endCursor?: string | null } } | null };
 
 export type OrderDetailQueryVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -305,7 +362,7 @@ export type CancelOrderMutationVariables = Exact<{
 }>;
 
 
-export type CancelOrderMutation = { __typename?: 'Mutation', cancelOrder: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
+export type CancelOrderMutation = { __typename?: 'Mutation', cancelOrder: { __typename: 'OperationInfo', messages: Array<{ __typename?: 'OperationMessage', kind: OperationMessageKind, code?: string | null, field?: string | null, message: string }> } | { __typename: 'Order', id: string, status: OrderStatus, total: string, createdAt: string, deliveredAt?: string | null, customer: { __typename?: 'User', id: string, username: string }, deliveryCrew?: { __typename?: 'User', id: string, username: string } | null } };
 
 export type OrderTrackingSubscriptionVariables = Exact<{
   id: Scalars['ID']['input'];
