@@ -106,7 +106,11 @@ class TransportHandler(BaseGraphQLTransportWSHandler):
     """Strawberry's graphql-transport-ws, with messages checked, refusals' own close codes and
     the server's pings."""
 
-    keepalive: asyncio.Task[None] | None = None
+    # The acknowledged connections of the process, pinged in turn by one task: a task each
+    # was a twentieth of an idle connection's memory.
+    pinged: ClassVar[set["TransportHandler"]] = set()
+    pinger: ClassVar[asyncio.Task[None] | None] = None
+    pings: ClassVar[set[asyncio.Future[None]]] = set()
 
     async def handle_message(self, message: Any) -> None:
         if reason := malformed(message):
@@ -121,16 +125,25 @@ class TransportHandler(BaseGraphQLTransportWSHandler):
             await self.websocket.close(refusal.code, refusal.reason)
             return
         if self.connection_acknowledged and settings.SUBSCRIPTION_KEEPALIVE_SECONDS:
-            self.keepalive = asyncio.create_task(self.send_pings())
+            self.pinged.add(self)
+            pinger, loop = self.pinger, asyncio.get_running_loop()
+            if pinger is None or pinger.done() or pinger.get_loop() is not loop:
+                TransportHandler.pinger = asyncio.create_task(self.ping_all())
 
-    async def send_pings(self) -> None:
-        while True:
-            await asyncio.sleep(settings.SUBSCRIPTION_KEEPALIVE_SECONDS)
-            await self.send_message({"type": "ping"})
+    @classmethod
+    async def ping_all(cls) -> None:
+        """Pings each connection once every SUBSCRIPTION_KEEPALIVE_SECONDS, spread out over
+        that time (their clients' pongs do not all arrive at once)."""
+        while cls.pinged:
+            for handler in list(cls.pinged):
+                await asyncio.sleep(settings.SUBSCRIPTION_KEEPALIVE_SECONDS / len(cls.pinged))
+                if handler in cls.pinged:  # not waited for: a client that reads nothing
+                    ping = asyncio.ensure_future(handler.send_message({"type": "ping"}))
+                    cls.pings.add(ping)
+                    ping.add_done_callback(cls.pings.discard)
 
     async def shutdown(self) -> None:
-        if self.keepalive is not None:
-            self.keepalive.cancel()
+        self.pinged.discard(self)
         await super().shutdown()
 
 

@@ -4,7 +4,8 @@ on /graphql: http_runtime/subscriptions.py).
 Who hears of a change is who may read the order (`services.order_scope`): `orderUpdated(id:)`
 follows one order, for those who may read it (anyone else gets "Order not found." and nothing
 more); `orderEvents` tells every change in the caller's scope. Each event's order is read
-fresh, under the subscriber's own permissions, as it is sent (graphql_runtime/subscriptions.py).
+fresh once the change has committed, under the subscriber's own permissions, on the database
+thread (graphql_runtime/subscriptions.py); subscribers of one scope share that read.
 
 Delivery is at most once: an event missed (while reconnecting, with Redis away, or dropped
 from a subscription too far behind) is not sent again. Each order's events are delivered in the
@@ -13,6 +14,7 @@ order they happened: an event older than one already delivered is skipped, and t
 """
 
 import datetime
+import functools
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
@@ -22,7 +24,6 @@ from asgiref.sync import sync_to_async
 from strawberry import relay
 from strawberry.types import Info
 
-from accounts.models import User
 from accounts.permissions import current_user
 from core import metrics
 from core.ids import pk_or_none
@@ -32,6 +33,9 @@ from . import events, services
 from .types import OrderType
 
 OrderEventKind = strawberry.enum(events.Kind, name="OrderEventKind")
+
+# A subscriber's scope (`services.order_scope`), as (field, value) pairs: hashable, to share reads.
+Scope = tuple[tuple[str, int], ...]
 
 # Orders whose last sequence an `orderEvents` subscription remembers, to keep their events in
 # order; an event of an order forgotten since is delivered (an old one is then let through).
@@ -47,15 +51,16 @@ class OrderEventType:
         "order's previous event. A gap means an event was missed: refetch the order."
     )
     order_id: strawberry.Private[int]
-    user: strawberry.Private[User]
+    scope: strawberry.Private[Scope]
 
     @strawberry.field(
-        description="The order as it is now, as the subscriber may see it; null once deleted."
+        description="The order as the change left it, as the subscriber may see it (read once "
+        "the change committed); null once deleted."
     )
     def order(self) -> OrderType | None:
         if self.kind is events.Kind.DELETED:
             return None
-        return services.visible_order(self.user, self.order_id)  # type: ignore[return-value]
+        return order_as_changed(self.order_id, self.sequence, self.scope)  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -72,8 +77,8 @@ class Subscription:
     ) -> AsyncGenerator[OrderType | None, None]:
         user = current_user(info)
         pk = pk_or_none(id, "Order")
-        scope = await sync_to_async(services.order_events_scope)(user, pk)
-        return _order_updates(info, user, pk, scope)  # type: ignore[arg-type]
+        scope = tuple((await sync_to_async(services.order_events_scope)(user, pk)).items())
+        return _order_updates(info, pk, scope)  # type: ignore[arg-type]
 
     @strawberry.subscription(
         description="Every change to the orders in the caller's scope: a customer's own, those "
@@ -81,41 +86,47 @@ class Subscription:
     )
     async def order_events(self, info: Info) -> AsyncGenerator[OrderEventType | None, None]:
         user = current_user(info)
-        scope = await sync_to_async(services.events_scope)(user)
-        return _order_events(info, user, scope)  # type: ignore[return-value]
+        scope = tuple((await sync_to_async(services.events_scope)(user)).items())
+        return _order_events(info, scope)  # type: ignore[return-value]
 
 
-async def _order_updates(
-    info: Info, user: User, order_id: int, scope: dict[str, int]
-) -> AsyncIterator[Fresh | None]:
+async def _order_updates(info: Info, order_id: int, scope: Scope) -> AsyncIterator[Fresh | None]:
     async for message in _messages(info, events.order_group(order_id), scope):
         if message["kind"] == events.Kind.DELETED.value:
             yield None
             return
-        yield Fresh(lambda: services.visible_order(user, order_id))
+        read = functools.partial(order_as_changed, order_id, message["sequence"], scope)
+        yield Fresh(read)
 
 
-async def _order_events(
-    info: Info, user: User, scope: dict[str, int]
-) -> AsyncIterator[OrderEventType]:
-    async for message in _messages(info, events.scope_group(scope), scope):
+async def _order_events(info: Info, scope: Scope) -> AsyncIterator[OrderEventType]:
+    async for message in _messages(info, events.scope_group(dict(scope)), scope):
         yield OrderEventType(
             kind=events.Kind(message["kind"]),
             at=datetime.datetime.fromtimestamp(message["at"], datetime.UTC),
             sequence=message["sequence"],
             order_id=message["order"],
-            user=user,
+            scope=scope,
         )
 
 
-async def _messages(info: Info, group: str, scope: dict[str, int]) -> AsyncIterator[dict[str, Any]]:
+@functools.lru_cache(maxsize=256)
+def order_as_changed(order_id: int, sequence: int, scope: Scope) -> Any:
+    """The order an event tells of, read once the change is committed, in the subscriber's scope;
+    on the database thread only. Read once per change and scope: every subscriber of one scope
+    (a hundred managers' screens) shares that read, and a later change is another key."""
+    return services.order_in_scope(dict(scope), order_id)
+
+
+async def _messages(info: Info, group: str, scope: Scope) -> AsyncIterator[dict[str, Any]]:
     """The order events of `group` that `scope` sees, each order's in order."""
     last_sequences: OrderedDict[int, int] = OrderedDict()
     connection = info.context.ws  # strawberry's Channels consumer (http_runtime/subscriptions.py)
     async with connection.listen_to_channel(group, groups=[group]) as messages:
         async for message in messages:
             order_id, sequence = message["order"], message["sequence"]
-            if not events.in_scope(message, scope) or sequence <= last_sequences.get(order_id, 0):
+            stale = sequence <= last_sequences.get(order_id, 0)
+            if stale or not events.in_scope(message, dict(scope)):
                 metrics.SUBSCRIPTION_EVENTS.labels("skipped").inc()
                 continue
             last_sequences[order_id] = sequence

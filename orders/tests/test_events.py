@@ -16,12 +16,13 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import User
+from accounts.models import Role, User
 from accounts.tokens import create_access_token
 from core.errors import NotFound
 from menu.models import MenuItem
 from orders import events, services
 from orders.models import Order
+from orders.subscriptions import order_as_changed
 from tests.support import fill_cart, gid, websocket
 
 pytestmark = pytest.mark.django_db
@@ -163,56 +164,65 @@ def test_the_admins_deletion_is_heard(
     assert heard_of(heard()) == [(f"order.{pending_order.pk}", "DELETED", 1)]
 
 
-# What an event costs a subscriber: the whole of it runs on the database thread, one query.
+# What an event costs its subscribers: the whole of it runs on the database thread, one query,
+# shared by the subscribers of one scope.
+
+
+class Connection:
+    """A connection of `user`'s to the ASGI application in this process, subscribed."""
+
+    def __init__(self, user: User, document: str, variables: dict[str, Any]) -> None:
+        self.user, self.document, self.variables = user, document, variables
+
+    async def open(self) -> None:
+        self.socket = websocket()
+        await self.socket.send_input({"type": "websocket.connect"})
+        assert (await self.socket.receive_output(5))["type"] == "websocket.accept"
+        token = create_access_token(self.user)[0]
+        await self.send({"type": "connection_init", "payload": {"Authorization": f"JWT {token}"}})
+        assert await self.receive() == {"type": "connection_ack"}
+        payload = {"query": self.document, "variables": self.variables}
+        await self.send({"type": "subscribe", "id": "1", "payload": payload})
+        await asyncio.sleep(0.2)  # it joins its group
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send_input({"type": "websocket.receive", "text": json.dumps(message)})
+
+    async def receive(self) -> dict[str, Any]:
+        return json.loads((await self.socket.receive_output(5))["text"])
+
+    async def close(self) -> None:
+        await self.socket.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.socket.wait(5)
 
 
 @pytest.fixture
-def subscribed(transactional_db: None) -> Callable[[User, str, dict[str, Any]], Any]:
-    """subscribed(user, document, variables): a connection of `user`'s to the ASGI application
-    in this process, subscribed; `next_event(publish)` runs `publish` and answers the event's
-    payload with the SQL queries it took. (A transactional test: Channels closes obsolete
-    connections at each message, as Django does at each request.)"""
+def next_event(transactional_db: None) -> Callable[..., tuple[list[dict[str, Any]], list[str]]]:
+    """next_event(publish, *connections): the event's payload on each connection once
+    `publish` has run, and the SQL queries they took. (A transactional test: Channels closes
+    obsolete database connections at each message, as Django does at each request.)"""
+    order_as_changed.cache_clear()  # order IDs start again in each test's database
 
-    class Connection:
-        def __init__(self, user: User, document: str, variables: dict[str, Any]) -> None:
-            self.user, self.document, self.variables = user, document, variables
+    def hear(
+        publish: Callable[[], None], *connections: Connection
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        async def event() -> tuple[list[dict[str, Any]], int]:
+            for connection_ in connections:
+                await connection_.open()
+            # Read on the database thread (this test's), whose connection runs the queries.
+            before = await sync_to_async(lambda: len(queries.captured_queries))()
+            await sync_to_async(publish)()
+            messages = [await connection_.receive() for connection_ in connections]
+            assert {message["type"] for message in messages} == {"next"}, messages
+            for connection_ in connections:
+                await connection_.close()
+            return [message["payload"] for message in messages], before
 
-        async def open(self) -> None:
-            self.socket = websocket()
-            await self.socket.send_input({"type": "websocket.connect"})
-            assert (await self.socket.receive_output(5))["type"] == "websocket.accept"
-            token = create_access_token(self.user)[0]
-            await self.send(
-                {"type": "connection_init", "payload": {"Authorization": f"JWT {token}"}}
-            )
-            assert await self.receive() == {"type": "connection_ack"}
-            payload = {"query": self.document, "variables": self.variables}
-            await self.send({"type": "subscribe", "id": "1", "payload": payload})
-            await asyncio.sleep(0.2)  # it joins its group
+        with CaptureQueriesContext(connection) as queries:
+            payloads, before = async_to_sync(event)()
+        return payloads, [query["sql"] for query in queries.captured_queries[before:]]
 
-        async def send(self, message: dict[str, Any]) -> None:
-            await self.socket.send_input({"type": "websocket.receive", "text": json.dumps(message)})
-
-        async def receive(self) -> dict[str, Any]:
-            return json.loads((await self.socket.receive_output(5))["text"])
-
-        def next_event(self, publish: Callable[[], None]) -> tuple[dict[str, Any], list[str]]:
-            async def event() -> tuple[dict[str, Any], int]:
-                await self.open()
-                # Read on the database thread (this test's), whose connection runs the queries.
-                before = await sync_to_async(lambda: len(queries.captured_queries))()
-                await sync_to_async(publish)()
-                message = await self.receive()
-                assert message["type"] == "next", message
-                await self.socket.send_input({"type": "websocket.disconnect", "code": 1000})
-                await self.socket.wait(5)
-                return message["payload"], before
-
-            with CaptureQueriesContext(connection) as queries:
-                payload, before = async_to_sync(event)()
-            return payload, [query["sql"] for query in queries.captured_queries[before:]]
-
-    return Connection
+    return hear
 
 
 ORDER_UPDATED = """subscription($id: ID!) { orderUpdated(id: $id) {
@@ -224,13 +234,13 @@ ORDER_EVENTS = """subscription { orderEvents { kind sequence at
 @pytest.mark.parametrize(
     ("document", "field"), [(ORDER_UPDATED, "orderUpdated"), (ORDER_EVENTS, "orderEvents")]
 )
-def test_an_event_is_one_query_for_its_subscriber(subscribed, make_user, document, field):
+def test_an_event_is_one_query_for_its_subscriber(next_event, make_user, document, field):
     customer = make_user("carol")
-    crew = make_user("dave", services.policy.Role.DELIVERY_CREW)
+    crew = make_user("dave", Role.DELIVERY_CREW)
     order = Order.objects.create(customer=customer, total="10.00", delivery_crew=crew, sequence=1)
-    connection_ = subscribed(customer, document, {"id": gid("Order", order.pk)})
-    payload, queries = connection_.next_event(
-        lambda: events.publish_on_commit(order, events.Kind.ASSIGNED)
+    subscriber = Connection(customer, document, {"id": gid("Order", order.pk)})
+    (payload,), queries = next_event(
+        lambda: events.publish_on_commit(order, events.Kind.ASSIGNED), subscriber
     )
     answer = payload["data"][field]
     shown = answer if field == "orderUpdated" else answer["order"]
@@ -238,3 +248,19 @@ def test_an_event_is_one_query_for_its_subscriber(subscribed, make_user, documen
     assert shown["deliveryCrew"] == {"username": "dave"}
     # The order with its customer and crew member, read fresh under the subscriber's scope.
     assert len(queries) == 1, "\n".join(queries)
+
+
+def test_subscribers_of_one_scope_share_the_read_of_an_event(next_event, make_user):
+    """Three managers' screens and the customer's: one query for the managers' scope, one for
+    the customer's."""
+    customer = make_user("carol")
+    managers = [make_user(f"maria{n}", Role.MANAGER) for n in range(3)]
+    order = Order.objects.create(customer=customer, total="10.00", sequence=1)
+    connections = [Connection(user, ORDER_EVENTS, {}) for user in (*managers, customer)]
+    payloads, queries = next_event(
+        lambda: events.publish_on_commit(order, events.Kind.CANCELLED), *connections
+    )
+    assert [p["data"]["orderEvents"]["order"]["id"] for p in payloads] == [
+        gid("Order", order.pk)
+    ] * 4
+    assert len(queries) == 2, "\n".join(queries)
