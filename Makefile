@@ -185,10 +185,12 @@ stress-cost: install
 schema: install
 	$(TEST_ENV) $(BIN)/python manage.py export_schema foodgraph.schema:schema --path schema.graphql
 
-# Load tests: wrk from Debian's packages, the local MySQL and Redis (see bench/run.py).
+# Load tests: wrk from Debian's packages, the local MySQL and Redis (see bench/run.py); then
+# subscriptions, npm graphql-ws subscribers on one worker (bench/subscriptions.py).
 bench: install
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.subscriptions
 
 seed: install
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo

@@ -26,8 +26,10 @@ from typing import Any
 
 from bench.operations import ADD_TO_CART, CREATE_ORDER, MENU_PAGE, ORDERS_PAGE
 
-# uvicorn's HTTP protocol as production runs it (k8s/web/deployment.yaml).
+# uvicorn's HTTP protocol and WebSocket options as production runs them
+# (k8s/web/deployment.yaml).
 HTTP_PROTOCOL = "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol"
+WEBSOCKET_OPTIONS = ("--ws-per-message-deflate", "false", "--ws-max-size", "131072")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/foodgraph_bench")
@@ -134,6 +136,7 @@ def server(env: dict[str, str], port: int) -> Iterator[int]:
             *(sys.executable, "-m", "uvicorn", "foodgraph.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port)),
             *("--proxy-headers", "--no-server-header", "--http", HTTP_PROTOCOL),
+            *WEBSOCKET_OPTIONS,
         ],
         cwd=ROOT,
         env=env,
