@@ -64,9 +64,12 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
 USER 10001:10001
 EXPOSE 8000
 # Workers from $WEB_CONCURRENCY, trusted proxies from $FORWARDED_ALLOW_IPS (uvicorn reads
-# both). Open requests get 20 s to finish after SIGTERM, inside the pod's 30 s grace period;
-# request headers get a deadline (http_runtime/uvicorn_protocol.py). k8s/web/deployment.yaml runs
-# this same command.
+# both). After SIGTERM the WebSockets drain (http_runtime/shutdown.py), then open requests get
+# 15 s to finish, inside the pod's 30 s grace period; request headers get a deadline
+# (http_runtime/uvicorn_protocol.py). WebSocket messages are small and not compressed
+# (compression cost a connection tens of KiB and each event a zlib pass).
+# k8s/web/deployment.yaml runs this same command.
 CMD ["uvicorn", "foodgraph.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--timeout-graceful-shutdown", "20", "--no-server-header", \
-     "--http", "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol"]
+     "--proxy-headers", "--timeout-graceful-shutdown", "15", "--no-server-header", \
+     "--http", "http_runtime.uvicorn_protocol:HeaderDeadlineProtocol", \
+     "--ws-per-message-deflate", "false", "--ws-max-size", "131072"]

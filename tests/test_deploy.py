@@ -312,8 +312,12 @@ def test_the_deployment_runs_the_image_command() -> None:
 def test_shutdown_fits_in_the_grace_period() -> None:
     graceful_shutdown = int(option_value(WEB_CONTAINER["command"], "--timeout-graceful-shutdown"))
     pre_stop = WEB_CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # After SIGTERM, readiness is refused this long before the WebSockets close
+    # (http_runtime/shutdown.py): a readiness probe's period, at least.
+    drain = int(WEB_CONFIG["data"]["FOODGRAPH_SHUTDOWN_DRAIN_SECONDS"])
+    assert drain >= WEB_CONTAINER["readinessProbe"]["periodSeconds"]
     # A margin for the process to exit once its connections are closed.
-    assert pre_stop + graceful_shutdown + 3 <= POD_SPEC["terminationGracePeriodSeconds"]
+    assert pre_stop + drain + graceful_shutdown + 3 <= POD_SPEC["terminationGracePeriodSeconds"]
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_examples() -> None:

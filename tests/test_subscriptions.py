@@ -475,12 +475,20 @@ def test_handshakes_from_other_hosts_and_browser_origins_are_refused(servers: Se
 
 
 def test_sigterm_closes_sockets_with_1001_once_readiness_has_turned_false(
-    servers: Servers,
+    servers: Servers, redis_url: str, tmp_path: Path
 ) -> None:
-    """As a pod stops: /readyz answers 503 at once, the WebSockets close with 1001 (going
-    away) after FOODGRAPH_SHUTDOWN_DRAIN_SECONDS, and the worker exits."""
+    """As a pod stops, its two workers (the kubelet signals uvicorn's supervisor): /readyz
+    answers 503 at once, the WebSockets close with 1001 (going away) after
+    FOODGRAPH_SHUTDOWN_DRAIN_SECONDS, and the workers exit."""
     drain_seconds = 2
-    env = {**servers.env, "FOODGRAPH_SHUTDOWN_DRAIN_SECONDS": str(drain_seconds)}
+    env = {
+        **servers.env,
+        "FOODGRAPH_SHUTDOWN_DRAIN_SECONDS": str(drain_seconds),
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": f"test-sigterm-{uuid.uuid4().hex}",
+    }
     with Uvicorn(env) as process:
         server = f"127.0.0.1:{process.port}"
         readiness: list[int] = []
