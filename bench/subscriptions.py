@@ -78,6 +78,8 @@ def make_people(idle: int, active: int) -> dict[str, Any]:
     from orders.models import Order
     from tests.support import gid
 
+    # seed_bench deleted every order: the last run's subscribers can go.
+    User.objects.filter(username__startswith="sub-").delete()
     run = uuid.uuid4().hex[:6]
     users = User.objects.bulk_create(
         User(username=f"sub-{run}-{n}", email=f"sub-{run}-{n}@example.com", password="!")
