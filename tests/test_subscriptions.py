@@ -555,3 +555,21 @@ def test_with_redis_away_changes_commit_and_subscribers_hear_again_once_it_is_ba
     assert seen["heardDuring"] == 0
     assert [error["extensions"]["code"] for error in seen["refused"]] == ["SERVICE_UNAVAILABLE"]
     assert seen["after"][0]["data"]["orderUpdated"]["status"] == "ASSIGNED"
+
+
+def test_more_than_one_worker_without_redis_is_refused_at_startup(tmp_path: Path) -> None:
+    """Events would reach only the subscribers of the worker that wrote them."""
+    env = {
+        **server_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+
+    def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "manage.py", "check"]
+        return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+
+    result = check(env)
+    assert result.returncode != 0
+    assert "WEB_CONCURRENCY is over 1 but REDIS_URL is not set" in result.stderr
+    assert check({**env, "REDIS_URL": "redis://127.0.0.1:6379/0"}).returncode == 0
