@@ -50,10 +50,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from core import metrics
 from core.errors import DATABASE_OUTAGES, ServiceUnavailable, Unauthenticated
+from http_runtime.credentials import token_in
 
 logger = logging.getLogger("foodgraph.subscriptions")
 
-AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 # Close codes: graphql-transport-ws's, and the WebSocket standard's (RFC 6455, 7.4.1).
 BAD_REQUEST = 4400
 FORBIDDEN = 4403
@@ -345,10 +345,10 @@ class SubscriptionConsumer(GraphQLWSConsumer):
             return None
         if not isinstance(header, str):
             raise Refusal(BAD_REQUEST, "Authorization is a string: 'JWT <token>'.")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() not in AUTH_SCHEMES or not token.strip():
-            raise Refusal(FORBIDDEN, "Authorization must be 'JWT <token>' or 'Bearer <token>'.")
-        return token.strip()
+        try:
+            return token_in(header)
+        except Unauthenticated as malformed:
+            raise Refusal(FORBIDDEN, malformed.message) from None
 
     def headers(self) -> Mapping[str, str]:
         return self.get_websocket_headers(self)

@@ -27,10 +27,10 @@ from strawberry.types.graphql import OperationType
 from core import metrics
 from core.errors import Unauthenticated
 from http_runtime import persisted_documents, response_cache, transport
+from http_runtime.credentials import token_in
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
-AUTH_SCHEMES = frozenset({"jwt", "bearer"})
 # Set in an ASGI scope whose request body went over the limit (see `limit_body`).
 BODY_TOO_LARGE = "foodgraph.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
@@ -154,13 +154,8 @@ class GraphQLView(AsyncGraphQLView):
         `RefusedCaller` for credentials that are refused."""
         if not header:
             return AnonymousUser()
-        scheme, _, token = header.partition(" ")
         try:
-            if scheme.lower() not in AUTH_SCHEMES or not token.strip():
-                raise Unauthenticated(
-                    "Authorization header must be 'JWT <token>' or 'Bearer <token>'."
-                )
-            user = self.user_for_token(token.strip())
+            user = self.user_for_token(token_in(header))
         except Unauthenticated as refusal:
             return RefusedCaller(refusal)
         request.signed_in_user_id = user.pk  # for the log line
