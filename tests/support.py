@@ -608,6 +608,31 @@ def database_url(name: str) -> str:
     return f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{name}"
 
 
+def demo_site_env(directory: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a production-mode foodgraph on its own SQLite database in
+    `directory`, migrated and filled with the demo data (`seed_demo`), whatever database the
+    suite runs on; `overrides` are more settings."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "demo-site-test-only-secret-key-0123456789abcdef",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
+        **overrides,
+    }
+    for command in (["migrate", "--noinput", "-v0"], ["seed_demo", "--force"]):
+        manage(env, *command)
+    return env
+
+
+def manage(env: dict[str, str], *command: str) -> None:
+    """`manage.py` with `command`, in `env`; its output in the failure when it fails."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def production_env(**overrides: str) -> dict[str, str]:
     """The environment of a production server on the test database, trusting this
     process's tokens."""

@@ -10,7 +10,6 @@ its access tokens living ACCESS_TOKEN_SECONDS so that the story can wait one out
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +18,7 @@ from django.db import connection
 from accounts.models import Role
 from foodgraph.management.commands.seed_demo import DEMO_USERS
 from tests.manifests import ROOT
-from tests.support import uvicorn
+from tests.support import demo_site_env, uvicorn
 
 STORY = ROOT / "tests" / "apollo" / "story.mjs"
 ACCESS_TOKEN_SECONDS = 5
@@ -36,13 +35,6 @@ def node() -> str:
     return node
 
 
-def manage(env: dict[str, str], *command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @pytest.fixture(scope="module")
 def server(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The /graphql URL of a production-mode foodgraph with the demo data."""
@@ -50,18 +42,12 @@ def server(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         # The story is the client's side of the protocol; its server has its own database.
         pytest.skip("the Apollo story runs in the SQLite passes of `make test`")
     tmp = tmp_path_factory.mktemp("apollo-server")
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "apollo-test-only-secret-key-0123456789abcdef",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "JWT_ACCESS_TOKEN_LIFETIME": str(ACCESS_TOKEN_SECONDS),
+    env = demo_site_env(
+        tmp,
+        JWT_ACCESS_TOKEN_LIFETIME=str(ACCESS_TOKEN_SECONDS),
         # The run of `make test` with the fast execution path off serves the story without it.
-        "FOODGRAPH_FAST_EXECUTION": os.environ.get("FOODGRAPH_FAST_EXECUTION", "1"),
-    }
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "seed_demo", "--force")
+        FOODGRAPH_FAST_EXECUTION=os.environ.get("FOODGRAPH_FAST_EXECUTION", "1"),
+    )
     with (tmp / "web.log").open("wb") as log, uvicorn(env, output=log) as port:
         yield f"http://127.0.0.1:{port}/graphql"
 

@@ -11,8 +11,6 @@ directory).
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from django.db import connection
 from playwright.sync_api import Page, Request, Route, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.support import GraphQLClient, uvicorn
+from tests.support import GraphQLClient, demo_site_env, manage, uvicorn
 
 ROOT = Path(settings.BASE_DIR)
 CHROMIUM = os.environ.get("FOODGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -54,28 +52,9 @@ pytestmark = pytest.mark.skipif(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a production-mode foodgraph with the demo data."""
     tmp = tmp_path_factory.mktemp("graphiql-server")
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "browser-test-only-secret-key-0123456789abcdef",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_STATIC_ROOT": str(tmp / "static"),
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "FOODGRAPH_GRAPHIQL": "1",
-    }
-    for command in (
-        ["migrate", "--noinput", "-v0"],
-        ["seed_demo", "--force"],
-        # As the Dockerfile does: hashed, compressed files and their manifest.
-        ["collectstatic", "--noinput", "-v0"],
-    ):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    env = demo_site_env(tmp, DJANGO_STATIC_ROOT=str(tmp / "static"), FOODGRAPH_GRAPHIQL="1")
+    # As the Dockerfile does: hashed, compressed files and their manifest.
+    manage(env, "collectstatic", "--noinput", "-v0")
     with (tmp / "web.log").open("wb") as log, uvicorn(env, output=log) as port:
         yield f"http://127.0.0.1:{port}"
 

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from graphql import OperationDefinitionNode, build_schema, parse, validate
 
 from menu.models import Category, MenuItem
-from tests.support import GraphQLClient, uvicorn
+from tests.support import GraphQLClient, demo_site_env, uvicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -546,18 +545,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if node is None or not (ROOT / "node_modules" / "@apollo" / "client").is_dir():
         pytest.skip("needs Node.js and node_modules (`make install`)")
     tmp = tmp_path_factory.mktemp("transport")
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "transport-test-only-secret-key-0123456789abcdef",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-    }
-    for command in (["migrate", "--noinput", "-v0"], ["seed_demo", "--force"]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True
-        )
-        assert done.returncode == 0, done.stderr
+    env = demo_site_env(tmp)
     trusted_env = {**env, "FOODGRAPH_TRUSTED_DOCUMENTS": "1"}
     with uvicorn(env) as port, uvicorn(trusted_env) as trusted_port:
         run = subprocess.run(
